@@ -1,0 +1,285 @@
+//! Sensor ingest: polls devices, decodes their readings into [`Sample`]s and
+//! hands them to storage and to the live view.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! source task per device ──► bounded channel ──► batching writer ──► SampleSink (storage)
+//!                                                      └──────────► LatestValues (live view)
+//! ```
+//!
+//! Each protocol lives in its own folder with `config.rs`, `source.rs` and
+//! `mod.rs`. This cut speaks Modbus TCP; other protocols plug in as further
+//! source tasks feeding the same channel.
+//!
+//! Architecture invariant: this crate knows nothing about how samples are
+//! stored. It writes through the [`SampleSink`] trait, so the store can change
+//! (or be replaced by a test double) without touching ingest, and ingest never
+//! waits on the satellite link.
+//!
+//! [`Sample`]: keelson_model::Sample
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub mod modbus;
+pub mod pipeline;
+
+pub use modbus::{DataType, ModbusDeviceConfig, RegisterConfig, RegisterKind};
+pub use pipeline::{IngestHandle, LatestValues, SampleSink, SinkError, start};
+
+/// The `[ingest]` section of the agent's configuration.
+///
+/// ```toml
+/// [[ingest.modbus]]
+/// name = "engine-room"
+/// address = "10.0.10.21:502"
+///
+/// [[ingest.modbus.registers]]
+/// tag = "me.rpm"
+/// address = 0
+/// unit = "rpm"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Modbus TCP devices to poll, each with its own registers.
+    #[serde(default)]
+    pub modbus: Vec<ModbusDeviceConfig>,
+}
+
+impl IngestConfig {
+    /// Checks what serde cannot: names present and unique across all devices,
+    /// addresses parseable, intervals non-zero, scales finite.
+    ///
+    /// The error names the offending key, for example
+    /// `ingest.modbus[0].registers[2].tag`, so an operator can find it in the file.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut device_names: HashMap<&str, usize> = HashMap::new();
+        // Tags are global names (storage and the UI key on them), so they must
+        // be unique across every device, not just within one.
+        let mut tags: HashMap<&str, String> = HashMap::new();
+        for (index, device) in self.modbus.iter().enumerate() {
+            let path = format!("ingest.modbus[{index}]");
+            device.validate(&path)?;
+            if let Some(first) = device_names.insert(device.name.as_str(), index) {
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!(
+                        "device name `{}` is already used by ingest.modbus[{first}]",
+                        device.name
+                    ),
+                ));
+            }
+            for (register_index, register) in device.registers.iter().enumerate() {
+                let tag_path = format!("{path}.registers[{register_index}].tag");
+                if let Some(first) = tags.get(register.tag.as_str()) {
+                    return Err(ConfigError::new(
+                        tag_path,
+                        format!("tag `{}` is already defined at {first}", register.tag),
+                    ));
+                }
+                tags.insert(register.tag.as_str(), tag_path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configured tag with its engineering unit, in configuration order.
+    pub fn tags(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.modbus.iter().flat_map(|device| {
+            device
+                .registers
+                .iter()
+                .map(|register| (register.tag.as_str(), register.unit.as_str()))
+        })
+    }
+}
+
+/// A configuration value that cannot work, with the path of its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// The key's path, for example `ingest.modbus[0].registers[2].tag`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A new error for the key at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why ingest could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The configuration failed validation.
+    #[error("invalid ingest configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// [`start`] was called outside a Tokio runtime, so there is nowhere to run
+    /// the source and writer tasks.
+    #[error("ingest must be started from within a Tokio runtime")]
+    NoRuntime,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        ingest: IngestConfig,
+    }
+
+    const EXAMPLE: &str = r#"
+        [[ingest.modbus]]
+        name = "engine-room"
+        address = "127.0.0.1:502"
+
+        [[ingest.modbus.registers]]
+        tag = "me.rpm"
+        address = 0
+        unit = "rpm"
+
+        [[ingest.modbus.registers]]
+        tag = "me.exhaust_temp"
+        address = 1
+        kind = "input"
+        data_type = "i16"
+        scale = 0.1
+        offset = -1.5
+        unit = "°C"
+
+        [[ingest.modbus]]
+        name = "ballast"
+        address = "ballast-plc.local:1502"
+        unit_id = 7
+        poll_interval_ms = 500
+        timeout_ms = 300
+
+        [[ingest.modbus.registers]]
+        tag = "ballast.tank1"
+        address = 100
+    "#;
+
+    fn example() -> IngestConfig {
+        toml::from_str::<File>(EXAMPLE).unwrap().ingest
+    }
+
+    #[test]
+    fn parses_toml_with_defaults() {
+        let config = example();
+        assert_eq!(config.modbus.len(), 2);
+        let engine = &config.modbus[0];
+        assert_eq!(engine.unit_id, 1);
+        assert_eq!(engine.poll_interval_ms, 1000);
+        assert_eq!(engine.timeout_ms, 1000);
+        let rpm = &engine.registers[0];
+        assert_eq!(rpm.kind, RegisterKind::Holding);
+        assert_eq!(rpm.data_type, DataType::U16);
+        assert_eq!((rpm.scale, rpm.offset), (1.0, 0.0));
+        let exhaust = &engine.registers[1];
+        assert_eq!(exhaust.kind, RegisterKind::Input);
+        assert_eq!(exhaust.data_type, DataType::I16);
+        assert_eq!((exhaust.scale, exhaust.offset), (0.1, -1.5));
+        assert_eq!(exhaust.unit, "°C");
+        let ballast = &config.modbus[1];
+        assert_eq!(ballast.unit_id, 7);
+        assert_eq!(ballast.registers[0].unit, "");
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.tags().collect::<Vec<_>>(),
+            vec![
+                ("me.rpm", "rpm"),
+                ("me.exhaust_temp", "°C"),
+                ("ballast.tank1", "")
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let typo = EXAMPLE.replace("unit_id = 7", "unitid = 7");
+        assert!(toml::from_str::<File>(&typo).is_err());
+        let bad_kind = EXAMPLE.replace(r#"kind = "input""#, r#"kind = "coil""#);
+        assert!(toml::from_str::<File>(&bad_kind).is_err());
+    }
+
+    #[test]
+    fn empty_section_is_valid() {
+        let config: IngestConfig = toml::from_str("").unwrap();
+        assert!(config.modbus.is_empty());
+        assert!(config.validate().is_ok());
+    }
+
+    fn error_path(edit: impl FnOnce(&mut IngestConfig)) -> String {
+        let mut config = example();
+        edit(&mut config);
+        config.validate().unwrap_err().path
+    }
+
+    #[test]
+    fn validation_errors_name_the_key() {
+        assert_eq!(
+            error_path(|c| c.modbus[1].registers[0].tag = "me.rpm".into()),
+            "ingest.modbus[1].registers[0].tag"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[0].registers[1].tag = "me.rpm".into()),
+            "ingest.modbus[0].registers[1].tag"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[0].registers[1].tag = String::new()),
+            "ingest.modbus[0].registers[1].tag"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[1].name = " ".into()),
+            "ingest.modbus[1].name"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[1].name = "engine-room".into()),
+            "ingest.modbus[1].name"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[0].poll_interval_ms = 0),
+            "ingest.modbus[0].poll_interval_ms"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[0].timeout_ms = 0),
+            "ingest.modbus[0].timeout_ms"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[1].address = "not an address".into()),
+            "ingest.modbus[1].address"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[0].registers[0].scale = f64::NAN),
+            "ingest.modbus[0].registers[0].scale"
+        );
+        assert_eq!(
+            error_path(|c| c.modbus[1].registers.clear()),
+            "ingest.modbus[1].registers"
+        );
+    }
+
+    #[test]
+    fn duplicate_tag_message_points_at_the_first() {
+        let mut config = example();
+        config.modbus[1].registers[0].tag = "me.exhaust_temp".into();
+        let error = config.validate().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "ingest.modbus[1].registers[0].tag: tag `me.exhaust_temp` is already defined at \
+             ingest.modbus[0].registers[1].tag"
+        );
+    }
+}

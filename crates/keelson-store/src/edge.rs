@@ -1,0 +1,234 @@
+//! Edge-only storage: sensor samples and the vessel's sync cursors.
+//!
+//! Samples are rows keyed by (tag, time), written in batches by the single
+//! ingest writer; a re-written sample replaces itself. Compression into
+//! blocks and rollups are a later tier and do not live here yet.
+
+use crate::records::RecordTx;
+use crate::{Db, StoreError, ms, now_ms};
+use chrono::{DateTime, TimeZone, Utc};
+use keelson_model::{Quality, Sample};
+use rusqlite::{OptionalExtension, params};
+
+/// A stored sample as queries return it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSample {
+    /// When it was taken.
+    pub ts: DateTime<Utc>,
+    /// The value, absent when the quality is bad.
+    pub value: Option<f64>,
+    /// Its quality.
+    pub quality: Quality,
+}
+
+/// A sync lane's cursors and last outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    /// Highest local change seq the shore acknowledged as durable.
+    pub sent_acked: u64,
+    /// Highest shore seq this vessel has made durable.
+    pub received: u64,
+    /// When a sync was last attempted (ms since the epoch).
+    pub last_attempt_ms: Option<i64>,
+    /// When a sync last completed (ms since the epoch).
+    pub last_success_ms: Option<i64>,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+}
+
+impl Db {
+    /// Makes sure every tag exists with its unit.
+    pub fn register_tags(&self, tags: &[(String, String)]) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        for (name, unit) in tags {
+            tx.execute(
+                "INSERT INTO tags (name, unit) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET unit = excluded.unit",
+                params![name, unit],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a batch of samples in one transaction. Samples of tags not
+    /// registered yet register them with an empty unit.
+    pub fn insert_samples(&self, samples: &[Sample]) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        {
+            let mut tag_id = tx.prepare_cached("SELECT id FROM tags WHERE name = ?1")?;
+            let mut new_tag = tx.prepare_cached("INSERT INTO tags (name) VALUES (?1)")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO samples (tag_id, ts_ms, value, quality) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut last: Option<(&str, i64)> = None;
+            for s in samples {
+                let id = match last {
+                    Some((name, id)) if name == s.tag => id,
+                    _ => {
+                        let id = match tag_id
+                            .query_row([&s.tag], |r| r.get::<_, i64>(0))
+                            .optional()?
+                        {
+                            Some(id) => id,
+                            None => {
+                                new_tag.execute([&s.tag])?;
+                                tx.last_insert_rowid()
+                            }
+                        };
+                        last = Some((&s.tag, id));
+                        id
+                    }
+                };
+                insert.execute(params![id, ms(s.ts), s.value, s.quality.code()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A tag's samples in `[from, to]`, oldest first, at most `limit`.
+    /// Returns `NotFound` for an unknown tag.
+    pub fn samples(
+        &self,
+        tag: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredSample>, StoreError> {
+        let conn = self.reader()?;
+        let id: i64 = conn
+            .query_row("SELECT id FROM tags WHERE name = ?1", [tag], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT ts_ms, value, quality FROM samples WHERE tag_id = ?1 AND ts_ms BETWEEN ?2 AND ?3
+             ORDER BY ts_ms LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![id, ms(from), ms(to), limit], |r| {
+            let ts: i64 = r.get(0)?;
+            Ok(StoredSample {
+                ts: Utc.timestamp_millis_opt(ts).single().unwrap_or_default(),
+                value: r.get(1)?,
+                quality: Quality::from_code(r.get::<_, u8>(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many samples are stored.
+    pub fn sample_count(&self) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// A sync lane's state.
+    pub fn sync_state(&self, lane: &str) -> Result<SyncState, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn
+            .query_row(
+                "SELECT sent_acked, received, last_attempt_ms, last_success_ms, last_error FROM sync_state WHERE lane = ?1",
+                [lane],
+                |r| {
+                    Ok(SyncState {
+                        sent_acked: r.get::<_, i64>(0)? as u64,
+                        received: r.get::<_, i64>(1)? as u64,
+                        last_attempt_ms: r.get(2)?,
+                        last_success_ms: r.get(3)?,
+                        last_error: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Records the shore's acknowledgement of local changes up to `seq`.
+    /// The cursor only moves forward.
+    pub fn set_sent_acked(&self, lane: &str, seq: u64) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE sync_state SET sent_acked = MAX(sent_acked, ?2) WHERE lane = ?1",
+            params![lane, seq as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Records the outcome of a sync attempt.
+    pub fn record_sync_attempt(&self, lane: &str, error: Option<&str>) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        let now = now_ms();
+        match error {
+            None => conn.execute(
+                "UPDATE sync_state SET last_attempt_ms = ?2, last_success_ms = ?2, last_error = NULL WHERE lane = ?1",
+                params![lane, now],
+            )?,
+            Some(e) => conn.execute(
+                "UPDATE sync_state SET last_attempt_ms = ?2, last_error = ?3 WHERE lane = ?1",
+                params![lane, now, e],
+            )?,
+        };
+        Ok(())
+    }
+}
+
+impl RecordTx<'_> {
+    /// Moves the lane's received cursor to `seq` inside the transaction that
+    /// stores what was received, so the cursor never runs ahead of the data.
+    pub fn set_received(&mut self, lane: &str, seq: u64) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE sync_state SET received = MAX(received, ?2) WHERE lane = ?1",
+            params![lane, seq as i64],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Site, test_util::open};
+
+    #[test]
+    fn samples_round_trip_and_rewrites_replace() {
+        let (_dir, db) = open(Site::Edge);
+        let t0 = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .expect("ts");
+        let s = |i: i64, v: f64| Sample {
+            tag: "me.rpm".into(),
+            ts: t0 + chrono::Duration::seconds(i),
+            value: Some(v),
+            quality: Quality::Good,
+        };
+        db.insert_samples(&[s(0, 1.0), s(1, 2.0), s(2, 3.0)])
+            .expect("insert");
+        db.insert_samples(&[s(1, 2.5)]).expect("rewrite");
+        let got = db
+            .samples("me.rpm", t0, t0 + chrono::Duration::seconds(10), 100)
+            .expect("q");
+        assert_eq!(
+            got.iter().map(|s| s.value).collect::<Vec<_>>(),
+            vec![Some(1.0), Some(2.5), Some(3.0)]
+        );
+        assert!(matches!(
+            db.samples("nope", t0, t0, 1),
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn cursors_only_move_forward() {
+        let (_dir, db) = open(Site::Edge);
+        db.set_sent_acked("records", 5).expect("ack");
+        db.set_sent_acked("records", 3).expect("ack");
+        assert_eq!(db.sync_state("records").expect("q").sent_acked, 5);
+        db.record_sync_attempt("records", Some("link down"))
+            .expect("attempt");
+        let st = db.sync_state("records").expect("q");
+        assert_eq!(st.last_error.as_deref(), Some("link down"));
+        assert_eq!(st.last_success_ms, None);
+    }
+}

@@ -1,0 +1,190 @@
+//! Keelson's SQLite store, for the edge agent and the shore alike.
+//!
+//! # Invariants
+//!
+//! - One file per site (`keelson.db` in the data directory), in WAL mode with
+//!   `synchronous = FULL`: a transaction that returned is on disk, so an
+//!   acknowledged write survives `kill -9` and power loss.
+//! - All writes go through one connection behind a mutex, so a
+//!   read-modify-write of a record (load the document, change it, save it)
+//!   can never interleave with another. Reads use a second connection and
+//!   never wait for the writer (WAL readers see the last committed state).
+//! - A record's document, its query projection and its change-log entries
+//!   are written in one transaction: there is never a document without its
+//!   change, nor a change without its document.
+//! - Migrations live in the workspace's `schema/` folder, are embedded at
+//!   build time and applied at open, each in its own transaction, recorded
+//!   in `schema_migrations` by name.
+//!
+//! This crate stores automerge documents and changes as opaque bytes: it
+//! never decodes them (only the sync crate knows automerge).
+
+mod edge;
+mod migrate;
+mod records;
+mod shore;
+mod users;
+
+pub use edge::{StoredSample, SyncState};
+pub use records::{ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord};
+pub use shore::{NonceOutcome, VesselRow};
+pub use users::{SessionUser, UserRow};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be opened or created.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The file that failed to open.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A migration failed; the database is left at the previous migration.
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        /// The migration's name.
+        name: &'static str,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A stored value could not be decoded (for example a projection's JSON).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write conflicts with what is stored (for example a duplicate name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A lock was poisoned by a panic in another thread.
+    #[error("store lock poisoned")]
+    Poisoned,
+}
+
+/// Which schema a database carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// A vessel's onboard database.
+    Edge,
+    /// The shore's fleet database.
+    Shore,
+}
+
+/// A handle on the site's database; cheap to clone and safe to share.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+    site: Site,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .field("site", &self.inner.site)
+            .finish()
+    }
+}
+
+/// The database file's name inside a data directory.
+pub const DB_FILE: &str = "keelson.db";
+
+impl Db {
+    /// Opens (creating when missing) the database in `data_dir` and applies
+    /// any pending migrations.
+    pub fn open(data_dir: &Path, site: Site) -> Result<Db, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let writer = open_conn(&path)?;
+        migrate::apply(&writer, site)?;
+        let reader = open_conn(&path)?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                path,
+                site,
+            }),
+        })
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Which schema this database carries.
+    pub fn site(&self) -> Site {
+        self.inner.site
+    }
+
+    pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.inner.writer.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.inner.reader.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Runs SQLite's own consistency check and returns its verdict
+    /// (`"ok"` when the file is sound).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    // WAL lets the UI read while ingest writes; FULL makes every committed
+    // transaction durable before the call returns.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Milliseconds since the Unix epoch for a timestamp.
+pub(crate) fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    pub fn open(site: Site) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(dir.path(), site).expect("open");
+        (dir, db)
+    }
+}

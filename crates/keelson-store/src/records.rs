@@ -1,0 +1,372 @@
+//! Maintenance records: automerge documents stored as opaque bytes, their
+//! query projections, and the change log.
+//!
+//! Every write goes through [`Db::transact`], which hands a [`RecordTx`] to
+//! the caller under the writer lock: the caller loads documents, changes
+//! them, and writes document, projection and changes back; all of it commits
+//! together or not at all.
+
+use crate::{Db, StoreError, ms, now_ms};
+use keelson_model::Fault;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// Where a change was made, from this site's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written at this site; part of its outbound lane.
+    Local,
+    /// Received through sync.
+    Remote,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Local => "local",
+            Origin::Remote => "remote",
+        }
+    }
+}
+
+/// One automerge change to append to the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// The change's hash (hex), which makes re-sent changes harmless.
+    pub hash: String,
+    /// The change's raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A record's new state and the changes that led to it.
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    /// The vessel the record belongs to.
+    pub vessel_id: String,
+    /// The record kind, for example `fault`.
+    pub kind: String,
+    /// The whole saved document.
+    pub doc: Vec<u8>,
+    /// The fault projection, for fault records.
+    pub fault: Option<Fault>,
+    /// The changes to append to the change log.
+    pub changes: Vec<NewChange>,
+    /// Where the changes were made.
+    pub origin: Origin,
+}
+
+/// A stored record as [`RecordTx::load`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The vessel the record belongs to.
+    pub vessel_id: String,
+    /// The record kind.
+    pub kind: String,
+    /// The saved document.
+    pub doc: Vec<u8>,
+}
+
+/// A row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    /// Local sequence number.
+    pub seq: u64,
+    /// The record the change belongs to.
+    pub record_id: String,
+    /// The change's raw bytes.
+    pub change: Vec<u8>,
+}
+
+/// Which faults to list.
+#[derive(Debug, Clone, Default)]
+pub struct FaultFilter {
+    /// Only this vessel's faults.
+    pub vessel_id: Option<String>,
+    /// Only faults in this status.
+    pub status: Option<String>,
+    /// At most this many (0 means a default of 500).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
+/// A write transaction over records, held under the store's writer lock.
+pub struct RecordTx<'a> {
+    pub(crate) tx: Transaction<'a>,
+}
+
+impl RecordTx<'_> {
+    /// Loads a record's stored state.
+    pub fn load(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT vessel_id, kind, doc FROM records WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(StoredRecord {
+                        vessel_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        doc: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Writes a record's document and projection and appends its changes.
+    /// Returns how many changes were new (a change already in the log is
+    /// skipped, which makes re-sent batches harmless).
+    pub fn write(&mut self, id: &str, w: &RecordWrite) -> Result<usize, StoreError> {
+        let now = now_ms();
+        self.tx.execute(
+            "INSERT INTO records (id, vessel_id, kind, doc, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
+            params![id, w.vessel_id, w.kind, w.doc, now],
+        )?;
+        if let Some(f) = &w.fault {
+            let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.tx.execute(
+                "INSERT INTO faults (id, vessel_id, title, equipment, severity, severity_rank, status, reporter,
+                                     created_at_ms, updated_at_ms, comment_count, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(id) DO UPDATE SET title = excluded.title, equipment = excluded.equipment,
+                    severity = excluded.severity, severity_rank = excluded.severity_rank,
+                    status = excluded.status, updated_at_ms = excluded.updated_at_ms,
+                    comment_count = excluded.comment_count, json = excluded.json",
+                params![
+                    f.id,
+                    f.vessel_id,
+                    f.title,
+                    f.equipment,
+                    f.severity.as_str(),
+                    f.severity as i64,
+                    f.status.as_str(),
+                    f.reporter,
+                    ms(f.created_at),
+                    ms(f.updated_at),
+                    f.comments.len() as i64,
+                    json
+                ],
+            )?;
+        }
+        let mut added = 0;
+        for c in &w.changes {
+            added += self.tx.execute(
+                "INSERT OR IGNORE INTO change_log (vessel_id, record_id, origin, hash, change, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![w.vessel_id, id, w.origin.as_str(), c.hash, c.bytes, now],
+            )?;
+        }
+        Ok(added)
+    }
+}
+
+impl Db {
+    /// Runs `f` inside one write transaction. If `f` returns an error the
+    /// transaction is rolled back and nothing it wrote remains.
+    pub fn transact<T, E>(&self, f: impl FnOnce(&mut RecordTx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.writer()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let mut rtx = RecordTx { tx };
+        let out = f(&mut rtx)?;
+        rtx.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// A fault as last projected.
+    pub fn fault(&self, id: &str) -> Result<Option<Fault>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM faults WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        json.map(|j| parse_fault(&j)).transpose()
+    }
+
+    /// Faults, most recently changed first.
+    pub fn list_faults(&self, filter: &FaultFilter) -> Result<Vec<Fault>, StoreError> {
+        let conn = self.reader()?;
+        let limit = if filter.limit == 0 { 500 } else { filter.limit };
+        let mut stmt = conn.prepare_cached(
+            "SELECT json FROM faults
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY updated_at_ms DESC, id LIMIT ?3 OFFSET ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![filter.vessel_id, filter.status, limit, filter.offset],
+            |r| r.get::<_, String>(0),
+        )?;
+        rows.map(|j| parse_fault(&j?)).collect()
+    }
+
+    /// Open fault counts per severity for a vessel (or all), lowest first.
+    pub fn open_fault_counts(
+        &self,
+        vessel_id: Option<&str>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT severity, COUNT(*) FROM faults
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND status NOT IN ('resolved', 'closed')
+             GROUP BY severity, severity_rank ORDER BY severity_rank",
+        )?;
+        let rows = stmt.query_map([vessel_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// This site's own changes for `vessel_id` after `after`, in order, up
+    /// to about `max_bytes` of change data (always at least one change when
+    /// any is pending, so an oversized change cannot stall the lane).
+    pub fn outbound_changes(
+        &self,
+        vessel_id: &str,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, record_id, change FROM change_log
+             WHERE vessel_id = ?1 AND origin = 'local' AND seq > ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![vessel_id, after as i64])?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(r) = rows.next()? {
+            let change: Vec<u8> = r.get(2)?;
+            if !out.is_empty() && bytes + change.len() > max_bytes {
+                break;
+            }
+            bytes += change.len();
+            out.push(ChangeRow {
+                seq: r.get::<_, i64>(0)? as u64,
+                record_id: r.get(1)?,
+                change,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many of this site's own changes for `vessel_id` lie after
+    /// `after`, and their size in bytes.
+    pub fn outbound_pending(&self, vessel_id: &str, after: u64) -> Result<(u64, u64), StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(change)), 0) FROM change_log
+             WHERE vessel_id = ?1 AND origin = 'local' AND seq > ?2",
+            params![vessel_id, after as i64],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    /// The highest sequence number of this site's own changes for `vessel_id`.
+    pub fn last_outbound_seq(&self, vessel_id: &str) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM change_log WHERE vessel_id = ?1 AND origin = 'local'",
+            [vessel_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Counts of documents and change-log rows, for tests and metrics.
+    pub fn record_counts(&self) -> Result<(u64, u64), StoreError> {
+        let conn = self.reader()?;
+        let records = conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))?;
+        let changes = conn.query_row("SELECT COUNT(*) FROM change_log", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok((records as u64, changes as u64))
+    }
+}
+
+fn parse_fault(json: &str) -> Result<Fault, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("fault projection: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Site, test_util::open};
+    use keelson_model::{Severity, Status};
+
+    fn fault(id: &str) -> Fault {
+        let now = chrono::Utc::now();
+        Fault {
+            id: id.into(),
+            vessel_id: "v1".into(),
+            title: "Leak".into(),
+            description: String::new(),
+            equipment: "ME".into(),
+            severity: Severity::High,
+            status: Status::Open,
+            reporter: "crew1".into(),
+            created_at: now,
+            updated_at: now,
+            comments: vec![],
+        }
+    }
+
+    fn write(id: &str, hash: &str) -> RecordWrite {
+        RecordWrite {
+            vessel_id: "v1".into(),
+            kind: "fault".into(),
+            doc: vec![1, 2, 3],
+            fault: Some(fault(id)),
+            changes: vec![NewChange {
+                hash: hash.into(),
+                bytes: vec![9; 10],
+            }],
+            origin: Origin::Local,
+        }
+    }
+
+    #[test]
+    fn document_projection_and_change_commit_together() {
+        let (_dir, db) = open(Site::Edge);
+        db.transact(|tx| tx.write("f1", &write("f1", "h1")))
+            .expect("write");
+        assert_eq!(
+            db.fault("f1").expect("q").map(|f| f.title),
+            Some("Leak".into())
+        );
+        assert_eq!(db.record_counts().expect("q"), (1, 1));
+        // A failing closure leaves nothing behind.
+        let r: Result<(), StoreError> = db.transact(|tx| {
+            tx.write("f2", &write("f2", "h2"))?;
+            Err(StoreError::Conflict("refused".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(db.fault("f2").expect("q"), None);
+        assert_eq!(db.record_counts().expect("q"), (1, 1));
+    }
+
+    #[test]
+    fn duplicate_changes_are_stored_once_and_lane_reads_in_order() {
+        let (_dir, db) = open(Site::Edge);
+        db.transact(|tx| tx.write("f1", &write("f1", "h1")))
+            .expect("write");
+        let added = db
+            .transact(|tx| tx.write("f1", &write("f1", "h1")))
+            .expect("write");
+        assert_eq!(added, 0);
+        db.transact(|tx| tx.write("f1", &write("f1", "h2")))
+            .expect("write");
+        let rows = db.outbound_changes("v1", 0, 1).expect("q");
+        assert_eq!(
+            rows.len(),
+            1,
+            "at least one change even over the byte budget"
+        );
+        let rows = db.outbound_changes("v1", 0, 1 << 20).expect("q");
+        // Sequence numbers increase but need not be dense: an ignored
+        // duplicate may use one up.
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].seq < rows[1].seq);
+        assert_eq!(db.outbound_pending("v1", rows[0].seq).expect("q"), (1, 10));
+        assert_eq!(db.last_outbound_seq("v1").expect("q"), rows[1].seq);
+    }
+}

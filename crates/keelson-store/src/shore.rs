@@ -1,0 +1,195 @@
+//! Shore-only storage: the vessel registry, replay protection for signed
+//! sync requests, and quarantined batches.
+//!
+//! A vessel's inbound cursor (`records_acked`) moves inside the same
+//! transaction that applies the vessel's changes, so an acknowledgement is
+//! never sent for data that is not yet durable.
+
+use crate::records::RecordTx;
+use crate::{Db, StoreError, now_ms};
+use rusqlite::{OptionalExtension, params};
+
+/// A registered vessel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VesselRow {
+    /// The vessel's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its Ed25519 public key, base64.
+    pub public_key: String,
+    /// Highest vessel change seq made durable here.
+    pub records_acked: u64,
+    /// When it last synced (ms since the epoch).
+    pub last_sync_ms: Option<i64>,
+}
+
+/// Whether a request nonce was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceOutcome {
+    /// First use; now recorded.
+    Fresh,
+    /// Seen before: the request is a replay.
+    Replayed,
+}
+
+impl Db {
+    /// Registers a vessel, or updates its name and key (key rotation).
+    pub fn upsert_vessel(&self, id: &str, name: &str, public_key: &str) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO vessels (id, name, public_key, created_at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, public_key = excluded.public_key",
+            params![id, name, public_key, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// A registered vessel.
+    pub fn vessel(&self, id: &str) -> Result<Option<VesselRow>, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn
+            .query_row(
+                "SELECT id, name, public_key, records_acked, last_sync_ms FROM vessels WHERE id = ?1",
+                [id],
+                vessel_row,
+            )
+            .optional()?)
+    }
+
+    /// Every registered vessel, by name.
+    pub fn vessels(&self) -> Result<Vec<VesselRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, public_key, records_acked, last_sync_ms FROM vessels ORDER BY name, id",
+        )?;
+        let rows = stmt.query_map([], vessel_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a request nonce, or reports that it was used before. Expired
+    /// nonces are swept on the way, since a request that old fails the
+    /// timestamp check anyway.
+    pub fn use_nonce(
+        &self,
+        vessel_id: &str,
+        nonce: &str,
+        expires_at_ms: i64,
+    ) -> Result<NonceOutcome, StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "DELETE FROM sync_nonces WHERE expires_at_ms < ?1",
+            [now_ms()],
+        )?;
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO sync_nonces (vessel_id, nonce, expires_at_ms) VALUES (?1, ?2, ?3)",
+            params![vessel_id, nonce, expires_at_ms],
+        )?;
+        Ok(if inserted == 1 {
+            NonceOutcome::Fresh
+        } else {
+            NonceOutcome::Replayed
+        })
+    }
+
+    /// Notes that a vessel completed a sync step.
+    pub fn touch_vessel_sync(&self, vessel_id: &str) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE vessels SET last_sync_ms = ?2 WHERE id = ?1",
+            params![vessel_id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps a refused batch for a fleet admin to inspect.
+    pub fn quarantine(
+        &self,
+        vessel_id: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO quarantine (vessel_id, received_at_ms, reason, payload) VALUES (?1, ?2, ?3, ?4)",
+            params![vessel_id, now_ms(), reason, payload],
+        )?;
+        Ok(())
+    }
+
+    /// How many batches are quarantined for a vessel.
+    pub fn quarantine_count(&self, vessel_id: &str) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row(
+            "SELECT COUNT(*) FROM quarantine WHERE vessel_id = ?1",
+            [vessel_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}
+
+impl RecordTx<'_> {
+    /// Moves a vessel's inbound cursor forward, in the transaction that
+    /// stores the changes it covers.
+    pub fn set_vessel_acked(&mut self, vessel_id: &str, seq: u64) -> Result<u64, StoreError> {
+        self.tx.execute(
+            "UPDATE vessels SET records_acked = MAX(records_acked, ?2), last_sync_ms = ?3 WHERE id = ?1",
+            params![vessel_id, seq as i64, now_ms()],
+        )?;
+        Ok(self.tx.query_row(
+            "SELECT records_acked FROM vessels WHERE id = ?1",
+            [vessel_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}
+
+fn vessel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VesselRow> {
+    Ok(VesselRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        public_key: r.get(2)?,
+        records_acked: r.get::<_, i64>(3)? as u64,
+        last_sync_ms: r.get(4)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Site, test_util::open};
+
+    #[test]
+    fn nonces_refuse_replays() {
+        let (_dir, db) = open(Site::Shore);
+        db.upsert_vessel("v1", "MV One", "key").expect("vessel");
+        let exp = now_ms() + 60_000;
+        assert_eq!(
+            db.use_nonce("v1", "n1", exp).expect("n"),
+            NonceOutcome::Fresh
+        );
+        assert_eq!(
+            db.use_nonce("v1", "n1", exp).expect("n"),
+            NonceOutcome::Replayed
+        );
+        assert_eq!(
+            db.use_nonce("v2", "n1", exp).expect("n"),
+            NonceOutcome::Fresh
+        );
+    }
+
+    #[test]
+    fn vessel_cursor_moves_forward_only() {
+        let (_dir, db) = open(Site::Shore);
+        db.upsert_vessel("v1", "MV One", "key").expect("vessel");
+        let acked = db.transact(|tx| tx.set_vessel_acked("v1", 7)).expect("ack");
+        assert_eq!(acked, 7);
+        let acked = db.transact(|tx| tx.set_vessel_acked("v1", 3)).expect("ack");
+        assert_eq!(acked, 7);
+        assert_eq!(
+            db.vessel("v1").expect("q").map(|v| v.records_acked),
+            Some(7)
+        );
+        assert_eq!(db.vessels().expect("q").len(), 1);
+    }
+}

@@ -1,0 +1,201 @@
+//! The JSON messages and paths of the first-cut sync session.
+//!
+//! The vessel always initiates; the shore never dials a ship. Every request
+//! is signed (see [`crate::signing`]). A session goes:
+//!
+//! 1. `POST` [`SESSION_PATH`] with a [`SessionRequest`]: the vessel states
+//!    its cursors and the shore answers with a [`SessionResponse`] stating
+//!    its own, all in one round trip.
+//! 2. Vessel → shore: `POST` [`RECORDS_CHUNKS_PATH`] with a chunk
+//!    ([`crate::wire`]) of the vessel's entries after `records_acked`. The
+//!    shore makes the chunk durable, then answers with a [`ChunkAck`]. After
+//!    a dropped link the vessel resumes after the last ack, so at most one
+//!    chunk is sent twice, and re-sent changes are harmless.
+//! 3. Shore → vessel: `POST` [`RECORDS_PULL_PATH`] with a [`PullRequest`];
+//!    the response body is a chunk of the shore's outbound entries for this
+//!    vessel after `after`. An empty chunk means nothing more. The vessel
+//!    acknowledges what it has made durable by the `after` of its next pull
+//!    and the `records_received` of its next session.
+//!
+//! Sequence numbers start at 1 and a cursor of 0 means "nothing yet". All
+//! messages refuse unknown fields, so a typo or a newer peer's field is a
+//! clear 400 rather than silently ignored.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::SyncError;
+use crate::wire::{Lane, MAX_CHUNK_BYTES};
+
+/// Opens a session (`POST`, JSON [`SessionRequest`] → [`SessionResponse`]).
+pub const SESSION_PATH: &str = "/sync/v1/session";
+/// Vessel → shore record chunks (`POST`, chunk → JSON [`ChunkAck`]).
+pub const RECORDS_CHUNKS_PATH: &str = "/sync/v1/records/chunks";
+/// Shore → vessel record chunks (`POST`, JSON [`PullRequest`] → chunk).
+pub const RECORDS_PULL_PATH: &str = "/sync/v1/records/pull";
+/// Content type of a chunk body.
+pub const CHUNK_CONTENT_TYPE: &str = "application/vnd.keelson.chunk";
+/// Largest JSON message accepted, in bytes; the real ones are under 200.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// The vessel's opening statement of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The vessel; must match the signature's vessel.
+    pub vessel_id: String,
+    /// Highest local records seq the vessel believes the shore holds.
+    pub records_sent: u64,
+    /// Highest shore outbound records seq the vessel holds.
+    pub records_received: u64,
+}
+
+impl SessionRequest {
+    /// Refuses a session opened for a vessel other than the authenticated one.
+    pub fn expect_vessel(&self, authenticated: &str) -> Result<(), SyncError> {
+        if self.vessel_id == authenticated {
+            Ok(())
+        } else {
+            Err(SyncError::WrongVessel {
+                expected: authenticated.to_owned(),
+                got: self.vessel_id.clone(),
+            })
+        }
+    }
+}
+
+/// The shore's answer to a [`SessionRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionResponse {
+    /// Highest vessel records seq the shore has made durable; the vessel
+    /// sends from the entry after it.
+    pub records_acked: u64,
+    /// Highest shore outbound records seq for this vessel; when above the
+    /// vessel's `records_received`, there is something to pull.
+    pub records_available: u64,
+}
+
+/// The receiver's acknowledgement of a chunk it has made durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkAck {
+    /// The lane of the chunk.
+    pub lane: Lane,
+    /// The chunk's last seq, now durable (everything up to it is).
+    pub acked_seq: u64,
+}
+
+/// The vessel's request for the next chunk of the shore's outbound lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The lane to pull.
+    pub lane: Lane,
+    /// The highest seq the vessel already holds; entries after it come back.
+    pub after: u64,
+    /// The largest chunk the vessel wants, in encoded bytes.
+    pub max_bytes: u64,
+}
+
+impl PullRequest {
+    /// `max_bytes` clamped to what a chunk may be at all, so a server can use
+    /// it as a budget without trusting it.
+    pub fn clamped_max_bytes(&self) -> usize {
+        usize::try_from(self.max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(MAX_CHUNK_BYTES)
+    }
+}
+
+/// Parses one message from a request or response body, refusing bodies over
+/// [`MAX_MESSAGE_BYTES`] and anything that is not exactly the message.
+pub fn decode_message<T: DeserializeOwned>(body: &[u8]) -> Result<T, SyncError> {
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(SyncError::TooLarge {
+            what: "sync message",
+            size: body.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| SyncError::malformed(format!("sync message: {e}")))
+}
+
+/// Serializes one message as a JSON body.
+pub fn encode_message<T: Serialize>(message: &T) -> Result<Vec<u8>, SyncError> {
+    serde_json::to_vec(message)
+        .map_err(|e| SyncError::Internal(format!("encoding a sync message: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let req = SessionRequest {
+            vessel_id: "imo9321483".into(),
+            records_sent: 41,
+            records_received: 7,
+        };
+        let bytes = encode_message(&req).unwrap();
+        assert_eq!(decode_message::<SessionRequest>(&bytes).unwrap(), req);
+        assert!(req.expect_vessel("imo9321483").is_ok());
+        assert!(matches!(
+            req.expect_vessel("imo0000001"),
+            Err(SyncError::WrongVessel { .. })
+        ));
+
+        let resp = SessionResponse {
+            records_acked: 40,
+            records_available: 9,
+        };
+        let bytes = encode_message(&resp).unwrap();
+        assert_eq!(decode_message::<SessionResponse>(&bytes).unwrap(), resp);
+
+        let ack: ChunkAck = decode_message(br#"{"lane":"records","acked_seq":12}"#).unwrap();
+        assert_eq!(
+            ack,
+            ChunkAck {
+                lane: Lane::Records,
+                acked_seq: 12
+            }
+        );
+        assert_eq!(
+            String::from_utf8(encode_message(&ack).unwrap()).unwrap(),
+            r#"{"lane":"records","acked_seq":12}"#
+        );
+
+        let pull: PullRequest =
+            decode_message(br#"{"lane":"records","after":3,"max_bytes":99999999}"#).unwrap();
+        assert_eq!(pull.after, 3);
+        assert_eq!(pull.clamped_max_bytes(), MAX_CHUNK_BYTES);
+    }
+
+    #[test]
+    fn bad_messages_are_refused() {
+        let bad: [&[u8]; 5] = [
+            br#"{"vessel_id":"v","records_sent":1,"records_received":2,"extra":1}"#,
+            br#"{"vessel_id":"v","records_sent":1}"#,
+            br#"{"vessel_id":"v","records_sent":-1,"records_received":2}"#,
+            b"not json",
+            b"",
+        ];
+        for body in bad {
+            assert!(matches!(
+                decode_message::<SessionRequest>(body),
+                Err(SyncError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            decode_message::<ChunkAck>(br#"{"lane":"alarms","acked_seq":1}"#),
+            Err(SyncError::Malformed(_))
+        ));
+        let huge = vec![b' '; MAX_MESSAGE_BYTES + 1];
+        assert!(matches!(
+            decode_message::<SessionRequest>(&huge),
+            Err(SyncError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,1065 @@
+//! Maintenance records as automerge documents: one document per record,
+//! never one per vessel, because memory and load time grow with each
+//! document's history and a vessel-wide document would grow without bound.
+//!
+//! For now the only record kind is the fault ([`FaultDoc`]).
+//!
+//! # Document layout (schema 1)
+//!
+//! The root map of a fault document holds:
+//!
+//! | key | automerge type | meaning |
+//! | --- | --- | --- |
+//! | `kind` | string | always `"fault"` |
+//! | `schema` | uint | layout version, [`FAULT_SCHEMA`] |
+//! | `id`, `vessel_id` | string | identity; never change after creation |
+//! | `title`, `description`, `equipment` | string | free text |
+//! | `severity`, `status` | string | the model's snake_case names |
+//! | `reporter` | string | who logged the fault |
+//! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
+//! | `comments` | list of maps | `{id, author, text, at}`, `at` a timestamp |
+//!
+//! Text fields are plain string scalars rather than automerge Text objects:
+//! each is replaced whole, so concurrent edits of different fields both
+//! survive a merge and concurrent edits of the same field resolve to one
+//! winner (last writer wins), which is acceptable for these short fields and
+//! keeps each change small on the wire. Timestamps are stored as automerge
+//! timestamps (i64 milliseconds), so anything finer than a millisecond is
+//! dropped; [`FaultDoc::to_fault`] returns the truncated values.
+//!
+//! # Changes
+//!
+//! Every local edit is committed as exactly one automerge change and its raw
+//! bytes are returned, so the caller can append them to its change log in the
+//! same database transaction as the saved document. No change carries a
+//! commit time or message: the fields carry their own timestamps and every
+//! byte counts on a satellite link.
+//!
+//! # Actors
+//!
+//! Each [`FaultDoc`] value gets a fresh random 16-byte actor id when it is
+//! created, loaded or rebuilt from changes. Two sites, or two handlers on the
+//! same site that load the same record at once, therefore never share an
+//! actor, and automerge never sees two different changes with the same actor
+//! and sequence number. The price is one more actor entry in a document per
+//! editing session (16 bytes) and chunks that compress a little worse, since
+//! every change names its actor. A caller that can guarantee the conditions
+//! listed on [`FaultDoc::set_actor`] may reuse one actor instead. For the
+//! same reason `FaultDoc` is not `Clone`.
+//!
+//! # Applying remote changes
+//!
+//! [`FaultDoc::apply_changes`] is all-or-nothing: the batch is decoded first,
+//! applied to a scratch copy, and only swapped in when the result is still a
+//! valid fault with the same id and vessel. A batch that references changes
+//! the document lacks is refused too, because automerge would otherwise hold
+//! those changes in a queue that [`FaultDoc::save`] silently drops.
+
+use std::fmt;
+
+use automerge::transaction::Transactable;
+use automerge::{
+    ActorId, AutoCommit, AutomergeError, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc,
+    ScalarValue, Value,
+};
+use chrono::{DateTime, Utc};
+use keelson_model::{
+    Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError, validate_vessel_id,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::SyncError;
+
+/// The `kind` of a fault document.
+pub const FAULT_KIND: &str = "fault";
+/// The layout version written into new fault documents.
+pub const FAULT_SCHEMA: u64 = 1;
+/// Longest record or comment id accepted, in characters.
+pub const MAX_RECORD_ID_LEN: usize = 64;
+/// Longest reporter or comment author accepted, in characters.
+pub const MAX_PERSON_LEN: usize = 128;
+
+/// Root map keys, named once so writer and reader cannot drift apart.
+mod key {
+    pub(super) const KIND: &str = "kind";
+    pub(super) const SCHEMA: &str = "schema";
+    pub(super) const ID: &str = "id";
+    pub(super) const VESSEL_ID: &str = "vessel_id";
+    pub(super) const TITLE: &str = "title";
+    pub(super) const DESCRIPTION: &str = "description";
+    pub(super) const EQUIPMENT: &str = "equipment";
+    pub(super) const SEVERITY: &str = "severity";
+    pub(super) const STATUS: &str = "status";
+    pub(super) const REPORTER: &str = "reporter";
+    pub(super) const CREATED_AT: &str = "created_at";
+    pub(super) const UPDATED_AT: &str = "updated_at";
+    pub(super) const COMMENTS: &str = "comments";
+    pub(super) const C_ID: &str = "id";
+    pub(super) const C_AUTHOR: &str = "author";
+    pub(super) const C_TEXT: &str = "text";
+    pub(super) const C_AT: &str = "at";
+}
+
+/// What a caller needs to know about an encoded change before applying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeInfo {
+    /// The change's hash as 64 hex characters; changes are content-addressed,
+    /// so this is the key to deduplicate on.
+    pub hash: String,
+    /// Length of the encoded change in bytes.
+    pub len: usize,
+    /// The author actor id, as hex.
+    pub actor: String,
+    /// The change's sequence number for its actor (1-based).
+    pub seq: u64,
+    /// Hashes (hex) of the changes this one depends on.
+    pub deps: Vec<String>,
+    /// Number of operations in the change.
+    pub ops: usize,
+}
+
+/// Decodes one change without applying it, so a receiver can validate,
+/// size-check and deduplicate before touching a document.
+pub fn decode_change(bytes: &[u8]) -> Result<ChangeInfo, SyncError> {
+    let change = parse_change(bytes)?;
+    Ok(ChangeInfo {
+        hash: change.hash().to_string(),
+        len: bytes.len(),
+        actor: change.actor_id().to_hex_string(),
+        seq: change.seq(),
+        deps: change.deps().iter().map(ToString::to_string).collect(),
+        ops: change.len(),
+    })
+}
+
+/// Checks a record or comment id: 1 to [`MAX_RECORD_ID_LEN`] characters and
+/// no control characters.
+pub fn validate_record_id(field: &'static str, id: &str) -> Result<(), ValidationError> {
+    if id.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if id.chars().count() > MAX_RECORD_ID_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_RECORD_ID_LEN} characters"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_person(field: &'static str, name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_PERSON_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_PERSON_LEN} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// One fault record as an automerge document.
+pub struct FaultDoc {
+    doc: AutoCommit,
+}
+
+impl fmt::Debug for FaultDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The whole op set is far too noisy for a log line; the actor is what
+        // tells two in-memory copies apart.
+        f.debug_struct("FaultDoc")
+            .field("actor", &self.actor_hex())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultDoc {
+    /// Creates the document of a newly logged fault and returns it with the
+    /// one change that creates it. The input is validated (and trimmed) with
+    /// the model's rules; the status starts as open.
+    pub fn create(
+        id: &str,
+        vessel_id: &str,
+        new: &NewFault,
+        reporter: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(FaultDoc, Vec<u8>), SyncError> {
+        validate_record_id("id", id)?;
+        validate_vessel_id(vessel_id)?;
+        validate_person("reporter", reporter)?;
+        let new = new.clone().validated()?;
+        let at = ScalarValue::Timestamp(now.timestamp_millis());
+
+        let mut fault = FaultDoc {
+            doc: AutoCommit::new().with_actor(random_actor()?),
+        };
+        let change = fault.transact(|d| {
+            d.put(ROOT, key::KIND, FAULT_KIND)?;
+            d.put(ROOT, key::SCHEMA, FAULT_SCHEMA)?;
+            d.put(ROOT, key::ID, id)?;
+            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+            d.put(ROOT, key::TITLE, new.title.as_str())?;
+            d.put(ROOT, key::DESCRIPTION, new.description.as_str())?;
+            d.put(ROOT, key::EQUIPMENT, new.equipment.as_str())?;
+            d.put(ROOT, key::SEVERITY, new.severity.as_str())?;
+            d.put(ROOT, key::STATUS, Status::Open.as_str())?;
+            d.put(ROOT, key::REPORTER, reporter)?;
+            d.put(ROOT, key::CREATED_AT, at.clone())?;
+            d.put(ROOT, key::UPDATED_AT, at)?;
+            d.put_object(ROOT, key::COMMENTS, ObjType::List)?;
+            Ok(())
+        })?;
+        let change =
+            change.ok_or_else(|| SyncError::Internal("creating a fault wrote nothing".into()))?;
+        Ok((fault, change))
+    }
+
+    /// Loads a document saved with [`FaultDoc::save`]. The content is checked
+    /// lazily, by [`FaultDoc::to_fault`].
+    pub fn load(bytes: &[u8]) -> Result<FaultDoc, SyncError> {
+        // An empty input loads as an empty automerge document, which is never
+        // a record, so it is refused here rather than at first use.
+        if bytes.is_empty() {
+            return Err(SyncError::malformed("fault document: no bytes"));
+        }
+        let doc = AutoCommit::load(bytes)
+            .map_err(|e| SyncError::malformed(format!("fault document: {e}")))?;
+        Ok(FaultDoc {
+            doc: doc.with_actor(random_actor()?),
+        })
+    }
+
+    /// Builds a document from scratch out of its changes, as the receiver of
+    /// a record it has never seen does. The changes may come in any order but
+    /// must be complete and must form a valid fault.
+    pub fn from_changes(changes: &[Vec<u8>]) -> Result<FaultDoc, SyncError> {
+        if changes.is_empty() {
+            return Err(SyncError::malformed("fault: no changes to build it from"));
+        }
+        let mut fault = FaultDoc {
+            doc: AutoCommit::new().with_actor(random_actor()?),
+        };
+        fault.apply_changes(changes)?;
+        Ok(fault)
+    }
+
+    /// The whole document in automerge's compact form, for the store.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Replaces this value's random actor with a caller-chosen one (1 to 32
+    /// bytes) for the edits that follow.
+    ///
+    /// Reusing one actor across many edits makes chunks compress better
+    /// (each change names its actor), but it is only safe when the caller
+    /// guarantees that no two `FaultDoc` values with that actor ever edit the
+    /// same record at once, that every local change is saved before the next
+    /// edit, and that the actor is replaced whenever the database could have
+    /// gone back in time (a restore from backup); otherwise two different
+    /// changes get the same actor and sequence number and peers refuse the
+    /// second. A fresh random actor per process start, with record edits
+    /// serialized by the store, meets all three.
+    pub fn set_actor(&mut self, actor: &[u8]) -> Result<(), SyncError> {
+        if actor.is_empty() || actor.len() > 32 {
+            return Err(SyncError::Internal(format!(
+                "actor ids are 1 to 32 bytes, got {}",
+                actor.len()
+            )));
+        }
+        self.doc.set_actor(ActorId::from(actor));
+        Ok(())
+    }
+
+    /// This value's actor id, as hex (for logs and diagnostics).
+    pub fn actor_hex(&self) -> String {
+        self.doc.get_actor().to_hex_string()
+    }
+
+    /// The hashes (hex) of the document's current heads, for the repair path
+    /// that compares heads when sequence cursors disagree.
+    pub fn heads(&mut self) -> Vec<String> {
+        self.doc
+            .get_heads()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The raw bytes of every change that is not an ancestor of `heads`
+    /// (hex hashes), oldest first; an empty `heads` gives the whole history.
+    /// Heads this document does not know are ignored, which only makes the
+    /// answer larger, never incomplete.
+    pub fn changes_after(&mut self, heads: &[String]) -> Result<Vec<Vec<u8>>, SyncError> {
+        let heads = heads
+            .iter()
+            .map(|h| {
+                h.parse::<ChangeHash>()
+                    .map_err(|e| SyncError::malformed(format!("change hash {h:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .doc
+            .get_changes(&heads)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+
+    /// Applies a user's edit. Only fields whose value actually differs are
+    /// written (and then `updated_at` too), so re-sending the same form makes
+    /// no change at all: the result is `None`.
+    ///
+    /// Status transitions are not checked here; which moves a user may make
+    /// is a business rule of the caller, and merges may combine any two.
+    pub fn apply_patch(
+        &mut self,
+        patch: &FaultPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        let patch = patch.clone().validated()?;
+        let current = self.to_fault()?;
+
+        let mut writes: Vec<(&'static str, String)> = Vec::new();
+        let mut differs = |k: &'static str, new: Option<&str>, old: &str| {
+            if let Some(new) = new.filter(|n| *n != old) {
+                writes.push((k, new.to_owned()));
+            }
+        };
+        differs(key::TITLE, patch.title.as_deref(), &current.title);
+        differs(
+            key::DESCRIPTION,
+            patch.description.as_deref(),
+            &current.description,
+        );
+        differs(
+            key::EQUIPMENT,
+            patch.equipment.as_deref(),
+            &current.equipment,
+        );
+        differs(
+            key::SEVERITY,
+            patch.severity.map(Severity::as_str),
+            current.severity.as_str(),
+        );
+        differs(
+            key::STATUS,
+            patch.status.map(Status::as_str),
+            current.status.as_str(),
+        );
+        if writes.is_empty() {
+            return Ok(None);
+        }
+
+        let updated = updated_at_after(&current, now);
+        self.transact(|d| {
+            for (k, v) in &writes {
+                d.put(ROOT, *k, v.as_str())?;
+            }
+            d.put(ROOT, key::UPDATED_AT, updated)?;
+            Ok(())
+        })
+    }
+
+    /// Appends a comment to the thread and returns the change. A comment id
+    /// already in the thread is refused, so a retried request cannot post the
+    /// same comment twice.
+    pub fn add_comment(
+        &mut self,
+        comment_id: &str,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, SyncError> {
+        validate_record_id("id", comment_id)?;
+        validate_person("author", author)?;
+        let text = keelson_model::fault::validate_comment(text)?;
+        let current = self.to_fault()?;
+        if current.comments.iter().any(|c| c.id == comment_id) {
+            return Err(ValidationError::new("id", "a comment with this id already exists").into());
+        }
+        let list = comments_list(&self.doc)?;
+        let at = ScalarValue::Timestamp(now.timestamp_millis());
+        let updated = updated_at_after(&current, now);
+
+        let change = self.transact(|d| {
+            // Appending at the end keeps the list in local order; concurrent
+            // appends from two sites both survive and are ordered by `at`
+            // when read.
+            let end = d.length(&list);
+            let comment = d.insert_object(&list, end, ObjType::Map)?;
+            d.put(&comment, key::C_ID, comment_id)?;
+            d.put(&comment, key::C_AUTHOR, author)?;
+            d.put(&comment, key::C_TEXT, text.as_str())?;
+            d.put(&comment, key::C_AT, at)?;
+            d.put(ROOT, key::UPDATED_AT, updated)?;
+            Ok(())
+        })?;
+        change.ok_or_else(|| SyncError::Internal("adding a comment wrote nothing".into()))
+    }
+
+    /// Applies changes received from another site, all or nothing.
+    ///
+    /// Every change is decoded first (any that does not decode makes the
+    /// whole batch [`SyncError::Malformed`]); changes already held are
+    /// skipped, so re-sent data is harmless. The batch is refused with
+    /// [`SyncError::MissingDependencies`] when it needs changes the document
+    /// lacks, [`SyncError::Rejected`] when it clashes with the history or
+    /// leaves an invalid fault or changes the fault's id, and
+    /// [`SyncError::WrongVessel`] when it moves the fault to another vessel.
+    pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), SyncError> {
+        let decoded = changes
+            .iter()
+            .map(|c| parse_change(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let identity = if self.doc.is_empty() {
+            None
+        } else {
+            Some((
+                get_string(&self.doc, &ROOT, key::ID)?,
+                get_string(&self.doc, &ROOT, key::VESSEL_ID)?,
+            ))
+        };
+
+        // Work on a copy so a refused batch leaves the document untouched.
+        let mut trial = self.doc.clone();
+        trial
+            .apply_changes(decoded)
+            .map_err(|e| SyncError::Rejected(e.to_string()))?;
+        let missing = trial.get_missing_deps(&[]);
+        if !missing.is_empty() {
+            return Err(SyncError::MissingDependencies(
+                missing.iter().map(ToString::to_string).collect(),
+            ));
+        }
+        let trial = FaultDoc { doc: trial };
+        let fault = trial
+            .to_fault()
+            .map_err(|e| SyncError::Rejected(format!("result is not a valid fault: {e}")))?;
+        if let Some((id, vessel_id)) = identity {
+            if fault.id != id {
+                return Err(SyncError::Rejected(format!(
+                    "changes would rename fault {id} to {}",
+                    fault.id
+                )));
+            }
+            if fault.vessel_id != vessel_id {
+                return Err(SyncError::WrongVessel {
+                    expected: vessel_id,
+                    got: fault.vessel_id,
+                });
+            }
+        }
+        tracing::debug!(
+            fault_id = %fault.id,
+            changes = changes.len(),
+            "applied remote changes"
+        );
+        self.doc = trial.doc;
+        Ok(())
+    }
+
+    /// Reads the document as a [`Fault`], checking everything a peer could
+    /// have got wrong: the kind and schema, that each field is present with
+    /// the right type, that enums parse and that texts obey the model's
+    /// limits. Any failure is [`SyncError::Malformed`]. Comments come sorted
+    /// by time, then id, so every site shows the same order.
+    pub fn to_fault(&self) -> Result<Fault, SyncError> {
+        let d = &self.doc;
+        let kind = get_string(d, &ROOT, key::KIND)?;
+        if kind != FAULT_KIND {
+            return Err(SyncError::malformed(format!(
+                "record: kind is {kind:?}, expected {FAULT_KIND:?}"
+            )));
+        }
+        let schema = match get_scalar(d, &ROOT, key::SCHEMA)? {
+            ScalarValue::Uint(n) => Some(n),
+            ScalarValue::Int(n) => u64::try_from(n).ok(),
+            _ => None,
+        };
+        if schema != Some(FAULT_SCHEMA) {
+            return Err(SyncError::malformed(format!(
+                "fault: unsupported schema {schema:?}, expected {FAULT_SCHEMA}"
+            )));
+        }
+
+        let id = get_string(d, &ROOT, key::ID)?;
+        validate_record_id("id", &id).map_err(invalid_field)?;
+        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
+        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let title = get_string(d, &ROOT, key::TITLE)?;
+        let description = get_string(d, &ROOT, key::DESCRIPTION)?;
+        let equipment = get_string(d, &ROOT, key::EQUIPMENT)?;
+        // The patch validator holds the model's length and character rules
+        // for these three texts; its trimmed output is not needed here.
+        FaultPatch {
+            title: Some(title.clone()),
+            description: Some(description.clone()),
+            equipment: Some(equipment.clone()),
+            ..FaultPatch::default()
+        }
+        .validated()
+        .map_err(invalid_field)?;
+        let severity = get_string(d, &ROOT, key::SEVERITY)?
+            .parse::<Severity>()
+            .map_err(invalid_field)?;
+        let status = get_string(d, &ROOT, key::STATUS)?
+            .parse::<Status>()
+            .map_err(invalid_field)?;
+        let reporter = get_string(d, &ROOT, key::REPORTER)?;
+        validate_person("reporter", &reporter).map_err(invalid_field)?;
+        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
+        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
+        let comments = read_comments(d)?;
+
+        Ok(Fault {
+            id,
+            vessel_id,
+            title,
+            description,
+            equipment,
+            severity,
+            status,
+            reporter,
+            created_at,
+            updated_at,
+            comments,
+        })
+    }
+
+    /// Runs `write` as one transaction and commits it. On a write error the
+    /// transaction is rolled back so no half-made edit leaks into a later
+    /// commit. Returns the change's raw bytes, or `None` when `write` made no
+    /// operation (automerge then makes no change).
+    fn transact(
+        &mut self,
+        write: impl FnOnce(&mut AutoCommit) -> Result<(), AutomergeError>,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        if let Err(e) = write(&mut self.doc) {
+            self.doc.rollback();
+            return Err(SyncError::Internal(format!("writing the record: {e}")));
+        }
+        let Some(hash) = self.doc.commit() else {
+            return Ok(None);
+        };
+        let change = self
+            .doc
+            .get_change_by_hash(&hash)
+            .ok_or_else(|| SyncError::Internal(format!("committed change {hash} not found")))?;
+        Ok(Some(change.raw_bytes().to_vec()))
+    }
+}
+
+/// The `updated_at` to write with an edit made at `now`. It never moves
+/// backwards: clocks on board and ashore differ, and a comment timed before
+/// the last edit must not make the fault look older than it is.
+fn updated_at_after(current: &Fault, now: DateTime<Utc>) -> ScalarValue {
+    ScalarValue::Timestamp(now.max(current.updated_at).timestamp_millis())
+}
+
+fn parse_change(bytes: &[u8]) -> Result<Change, SyncError> {
+    Change::try_from(bytes).map_err(|e| SyncError::malformed(format!("change: {e}")))
+}
+
+fn random_actor() -> Result<ActorId, SyncError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| SyncError::Internal("no randomness for an actor id".into()))?;
+    Ok(ActorId::from(bytes))
+}
+
+fn invalid_field(e: ValidationError) -> SyncError {
+    SyncError::malformed(format!("fault: {e}"))
+}
+
+fn get_scalar(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<ScalarValue, SyncError> {
+    match doc.get(obj, k) {
+        Ok(Some((Value::Scalar(s), _))) => Ok(s.into_owned()),
+        Ok(Some((Value::Object(_), _))) => Err(SyncError::malformed(format!(
+            "fault: {k} is an object, expected a value"
+        ))),
+        Ok(None) => Err(SyncError::malformed(format!("fault: {k} is missing"))),
+        Err(e) => Err(SyncError::malformed(format!("fault: reading {k}: {e}"))),
+    }
+}
+
+fn get_string(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<String, SyncError> {
+    match get_scalar(doc, obj, k)? {
+        ScalarValue::Str(s) => Ok(s.to_string()),
+        _ => Err(SyncError::malformed(format!("fault: {k} is not a string"))),
+    }
+}
+
+fn time_of(k: &str, value: &ScalarValue) -> Result<DateTime<Utc>, SyncError> {
+    match value {
+        ScalarValue::Timestamp(ms) => DateTime::from_timestamp_millis(*ms)
+            .ok_or_else(|| SyncError::malformed(format!("fault: {k} is out of range"))),
+        _ => Err(SyncError::malformed(format!(
+            "fault: {k} is not a timestamp"
+        ))),
+    }
+}
+
+fn get_time(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<DateTime<Utc>, SyncError> {
+    time_of(k, &get_scalar(doc, obj, k)?)
+}
+
+/// Reads a root timestamp that sites write concurrently. Automerge settles a
+/// conflict by actor order, not by time, so the newest of the conflicting
+/// values is taken instead: `updated_at` then means what it says after a
+/// merge.
+fn get_latest_time(doc: &AutoCommit, k: &str) -> Result<DateTime<Utc>, SyncError> {
+    let values = doc
+        .get_all(ROOT, k)
+        .map_err(|e| SyncError::malformed(format!("fault: reading {k}: {e}")))?;
+    let mut latest: Option<DateTime<Utc>> = None;
+    for (value, _) in values {
+        let Value::Scalar(s) = value else {
+            return Err(SyncError::malformed(format!(
+                "fault: {k} is an object, expected a value"
+            )));
+        };
+        let t = time_of(k, &s)?;
+        latest = Some(latest.map_or(t, |l| l.max(t)));
+    }
+    latest.ok_or_else(|| SyncError::malformed(format!("fault: {k} is missing")))
+}
+
+fn comments_list(doc: &AutoCommit) -> Result<ObjId, SyncError> {
+    match doc.get(ROOT, key::COMMENTS) {
+        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
+        Ok(Some(_)) => Err(SyncError::malformed("fault: comments is not a list")),
+        Ok(None) => Err(SyncError::malformed("fault: comments is missing")),
+        Err(e) => Err(SyncError::malformed(format!(
+            "fault: reading comments: {e}"
+        ))),
+    }
+}
+
+fn read_comments(doc: &AutoCommit) -> Result<Vec<Comment>, SyncError> {
+    let list = comments_list(doc)?;
+    let len = doc.length(&list);
+    let mut comments = Vec::with_capacity(len);
+    for i in 0..len {
+        let map = match doc.get(&list, i) {
+            Ok(Some((Value::Object(ObjType::Map), map))) => map,
+            Ok(_) => {
+                return Err(SyncError::malformed(format!(
+                    "fault: comment {i} is not a map"
+                )));
+            }
+            Err(e) => {
+                return Err(SyncError::malformed(format!(
+                    "fault: reading comment {i}: {e}"
+                )));
+            }
+        };
+        let id = get_string(doc, &map, key::C_ID)?;
+        validate_record_id("comment id", &id).map_err(invalid_field)?;
+        let author = get_string(doc, &map, key::C_AUTHOR)?;
+        validate_person("comment author", &author).map_err(invalid_field)?;
+        let text = get_string(doc, &map, key::C_TEXT)?;
+        keelson_model::fault::validate_comment(&text).map_err(invalid_field)?;
+        let at = get_time(doc, &map, key::C_AT)?;
+        comments.push(Comment {
+            id,
+            author,
+            text,
+            at,
+        });
+    }
+    comments.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    Ok(comments)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+    }
+
+    fn new_fault() -> NewFault {
+        NewFault {
+            title: "Leak at ME fuel pump".into(),
+            description: "Drip at the flange".into(),
+            equipment: "ME".into(),
+            severity: Severity::High,
+        }
+    }
+
+    fn create() -> (FaultDoc, Vec<u8>) {
+        FaultDoc::create("f-1", "imo9321483", &new_fault(), "chief", t(0)).unwrap()
+    }
+
+    #[test]
+    fn create_and_read_back() {
+        let (mut doc, change) = create();
+        assert!(!change.is_empty());
+        let fault = doc.to_fault().unwrap();
+        assert_eq!(fault.id, "f-1");
+        assert_eq!(fault.vessel_id, "imo9321483");
+        assert_eq!(fault.title, "Leak at ME fuel pump");
+        assert_eq!(fault.severity, Severity::High);
+        assert_eq!(fault.status, Status::Open);
+        assert_eq!(fault.reporter, "chief");
+        assert_eq!(fault.created_at, t(0));
+        assert_eq!(fault.updated_at, t(0));
+        assert!(fault.comments.is_empty());
+
+        let info = decode_change(&change).unwrap();
+        assert_eq!(info.len, change.len());
+        assert_eq!(info.hash.len(), 64);
+        assert_eq!(info.seq, 1);
+        assert!(info.deps.is_empty());
+        assert_eq!(info.actor, doc.actor_hex());
+
+        let saved = doc.save();
+        let loaded = FaultDoc::load(&saved).unwrap();
+        assert_eq!(loaded.to_fault().unwrap(), fault);
+        assert_ne!(loaded.actor_hex(), doc.actor_hex());
+    }
+
+    #[test]
+    fn create_validates_input() {
+        let bad = NewFault {
+            title: "  ".into(),
+            ..new_fault()
+        };
+        assert!(matches!(
+            FaultDoc::create("f-1", "imo9321483", &bad, "chief", t(0)),
+            Err(SyncError::Invalid(_))
+        ));
+        assert!(matches!(
+            FaultDoc::create("f-1", "Bad Vessel", &new_fault(), "chief", t(0)),
+            Err(SyncError::Invalid(_))
+        ));
+        assert!(matches!(
+            FaultDoc::create("", "imo9321483", &new_fault(), "chief", t(0)),
+            Err(SyncError::Invalid(_))
+        ));
+        assert!(matches!(
+            FaultDoc::create("f-1", "imo9321483", &new_fault(), "", t(0)),
+            Err(SyncError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn patch_writes_only_what_differs() {
+        let (mut doc, _) = create();
+        let same = FaultPatch {
+            title: Some("Leak at ME fuel pump".into()),
+            severity: Some(Severity::High),
+            ..FaultPatch::default()
+        };
+        assert_eq!(doc.apply_patch(&same, t(10)).unwrap(), None);
+        assert_eq!(
+            doc.apply_patch(&FaultPatch::default(), t(10)).unwrap(),
+            None
+        );
+        assert_eq!(doc.heads().len(), 1);
+
+        let change = doc
+            .apply_patch(
+                &FaultPatch {
+                    title: Some("Leak at ME fuel pump".into()),
+                    status: Some(Status::InProgress),
+                    ..FaultPatch::default()
+                },
+                t(10),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(decode_change(&change).unwrap().seq, 2);
+        let fault = doc.to_fault().unwrap();
+        assert_eq!(fault.status, Status::InProgress);
+        assert_eq!(fault.updated_at, t(10));
+        assert_eq!(fault.created_at, t(0));
+
+        let bad = FaultPatch {
+            title: Some(String::new()),
+            ..FaultPatch::default()
+        };
+        assert!(matches!(
+            doc.apply_patch(&bad, t(11)),
+            Err(SyncError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn comments_and_duplicate_comment_ids() {
+        let (mut doc, _) = create();
+        doc.add_comment("c-2", "second", "later", t(20)).unwrap();
+        doc.add_comment("c-1", "first", "earlier", t(10)).unwrap();
+        assert!(matches!(
+            doc.add_comment("c-1", "first", "again", t(30)),
+            Err(SyncError::Invalid(_))
+        ));
+        assert!(matches!(
+            doc.add_comment("c-3", "first", "  ", t(30)),
+            Err(SyncError::Invalid(_))
+        ));
+        let fault = doc.to_fault().unwrap();
+        let ids: Vec<_> = fault.comments.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c-1", "c-2"]);
+        assert_eq!(fault.comments[0].text, "earlier");
+        assert_eq!(fault.updated_at, t(20));
+    }
+
+    #[test]
+    fn concurrent_edits_converge() {
+        // Site A (the vessel) creates the fault and ships the change to B.
+        let (mut a, create_change) = create();
+        let mut b = FaultDoc::from_changes(std::slice::from_ref(&create_change)).unwrap();
+        assert_eq!(b.to_fault().unwrap(), a.to_fault().unwrap());
+        assert_ne!(a.actor_hex(), b.actor_hex());
+
+        // Both edit different fields and comment while apart.
+        let a1 = a
+            .apply_patch(
+                &FaultPatch {
+                    status: Some(Status::InProgress),
+                    ..FaultPatch::default()
+                },
+                t(10),
+            )
+            .unwrap()
+            .unwrap();
+        let a2 = a
+            .add_comment("c-a", "chief", "isolated the pump", t(11))
+            .unwrap();
+        let b1 = b
+            .apply_patch(
+                &FaultPatch {
+                    severity: Some(Severity::Critical),
+                    description: Some("Spray, not a drip".into()),
+                    ..FaultPatch::default()
+                },
+                t(12),
+            )
+            .unwrap()
+            .unwrap();
+        let b2 = b
+            .add_comment("c-b", "super@shore", "spare on its way", t(9))
+            .unwrap();
+
+        a.apply_changes(&[b1.clone(), b2.clone()]).unwrap();
+        b.apply_changes(&[a1.clone(), a2.clone()]).unwrap();
+
+        let fa = a.to_fault().unwrap();
+        let fb = b.to_fault().unwrap();
+        assert_eq!(fa, fb);
+        assert_eq!(fa.status, Status::InProgress);
+        assert_eq!(fa.severity, Severity::Critical);
+        assert_eq!(fa.description, "Spray, not a drip");
+        assert_eq!(fa.updated_at, t(12));
+        let ids: Vec<_> = fa.comments.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c-b", "c-a"]);
+
+        // Re-sent changes, in any order and more than once, change nothing.
+        let heads = a.heads();
+        a.apply_changes(&[b2.clone(), b1.clone(), create_change.clone(), a1, b2])
+            .unwrap();
+        assert_eq!(a.heads(), heads);
+        assert_eq!(a.to_fault().unwrap(), fa);
+
+        // The saved form survives a round trip, and a third site can be built
+        // from the full history in any order.
+        let mut all = a.changes_after(&[]).unwrap();
+        assert_eq!(all.len(), 5);
+        all.reverse();
+        let c = FaultDoc::from_changes(&all).unwrap();
+        assert_eq!(c.to_fault().unwrap(), fa);
+        let reloaded = FaultDoc::load(&a.save()).unwrap();
+        assert_eq!(reloaded.to_fault().unwrap(), fa);
+        assert!(a.changes_after(&heads).unwrap().is_empty());
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(
+            decode_change(b"not a change"),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(decode_change(&[]), Err(SyncError::Malformed(_))));
+        let (mut doc, change) = create();
+        let before = doc.heads();
+        assert!(matches!(
+            doc.apply_changes(&[b"\x85\x6f\x4a\x83garbage".to_vec()]),
+            Err(SyncError::Malformed(_))
+        ));
+        // A good change next to a bad one is not applied either.
+        let (_, other) = FaultDoc::create("f-2", "imo9321483", &new_fault(), "x", t(0)).unwrap();
+        assert!(doc.apply_changes(&[other, b"junk".to_vec()]).is_err());
+        assert_eq!(doc.heads(), before);
+        for cut in 0..change.len() {
+            assert!(decode_change(&change[..cut]).is_err());
+        }
+        assert!(matches!(
+            FaultDoc::load(b"junk"),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(FaultDoc::load(&[]), Err(SyncError::Malformed(_))));
+        assert!(matches!(
+            FaultDoc::from_changes(&[]),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            doc.changes_after(&["zz".into()]),
+            Err(SyncError::Malformed(_))
+        ));
+    }
+
+    /// A document whose root says it is something else must never read as a
+    /// fault, and changes that would turn a fault into one are refused.
+    #[test]
+    fn foreign_kind_is_refused() {
+        let mut other = AutoCommit::new();
+        other.put(ROOT, "kind", "work_order").unwrap();
+        other.put(ROOT, "id", "w-1").unwrap();
+        other.commit();
+        let bytes = other.save();
+        let doc = FaultDoc::load(&bytes).unwrap();
+        assert!(matches!(doc.to_fault(), Err(SyncError::Malformed(_))));
+        let change = other.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            FaultDoc::from_changes(&[change]),
+            Err(SyncError::Rejected(_))
+        ));
+
+        // A hostile peer edits the kind of an existing fault.
+        let (mut a, _) = create();
+        let mut evil = AutoCommit::load(&a.save()).unwrap();
+        evil.put(ROOT, "kind", "alarm").unwrap();
+        evil.commit();
+        let evil_change = evil.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            a.apply_changes(&[evil_change]),
+            Err(SyncError::Rejected(_))
+        ));
+        assert!(a.to_fault().is_ok());
+    }
+
+    #[test]
+    fn hostile_changes_to_identity_or_values_are_refused() {
+        let (mut a, _) = create();
+        let saved = a.save();
+
+        let mut evil = AutoCommit::load(&saved).unwrap();
+        evil.put(ROOT, "vessel_id", "imo0000001").unwrap();
+        evil.commit();
+        let moved = evil.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            a.apply_changes(&[moved]),
+            Err(SyncError::WrongVessel { .. })
+        ));
+
+        let mut evil = AutoCommit::load(&saved).unwrap();
+        evil.put(ROOT, "severity", "apocalyptic").unwrap();
+        evil.commit();
+        let bad_enum = evil.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            a.apply_changes(&[bad_enum]),
+            Err(SyncError::Rejected(_))
+        ));
+
+        let mut evil = AutoCommit::load(&saved).unwrap();
+        evil.put(ROOT, "title", 42_i64).unwrap();
+        evil.commit();
+        let bad_type = evil.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            a.apply_changes(&[bad_type]),
+            Err(SyncError::Rejected(_))
+        ));
+
+        assert_eq!(a.to_fault().unwrap().vessel_id, "imo9321483");
+        assert_eq!(a.to_fault().unwrap().severity, Severity::High);
+    }
+
+    #[test]
+    fn chosen_actor_continues_its_sequence() {
+        let (mut a, _) = create();
+        let actor = [3u8; 16];
+        a.set_actor(&actor).unwrap();
+        let c1 = a.add_comment("c-1", "chief", "one", t(1)).unwrap();
+        let mut again = FaultDoc::load(&a.save()).unwrap();
+        again.set_actor(&actor).unwrap();
+        let c2 = again.add_comment("c-2", "chief", "two", t(2)).unwrap();
+        let (i1, i2) = (decode_change(&c1).unwrap(), decode_change(&c2).unwrap());
+        assert_eq!(i1.actor, hex::encode(actor));
+        assert_eq!((i1.seq, i2.seq), (1, 2));
+        assert!(again.set_actor(&[]).is_err());
+        assert!(again.set_actor(&[0; 33]).is_err());
+    }
+
+    #[test]
+    fn clashing_history_is_refused() {
+        // Two writers that wrongly share an actor make two different changes
+        // with the same sequence number; the second must not be merged.
+        let (mut a, _) = create();
+        let saved = a.save();
+        let actor = ActorId::from([7u8; 16]);
+        let mut one = AutoCommit::load(&saved).unwrap().with_actor(actor.clone());
+        let mut two = AutoCommit::load(&saved).unwrap().with_actor(actor);
+        one.put(ROOT, "title", "One").unwrap();
+        one.commit();
+        two.put(ROOT, "title", "Two").unwrap();
+        two.commit();
+        let c1 = one.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let c2 = two.get_last_local_change().unwrap().raw_bytes().to_vec();
+        a.apply_changes(&[c1]).unwrap();
+        let before = a.heads();
+        assert!(matches!(
+            a.apply_changes(&[c2]),
+            Err(SyncError::Rejected(_))
+        ));
+        assert_eq!(a.heads(), before);
+        assert_eq!(a.to_fault().unwrap().title, "One");
+    }
+
+    #[test]
+    fn missing_dependencies_are_refused_whole() {
+        let (mut a, create_change) = create();
+        let c1 = a.add_comment("c-1", "chief", "one", t(1)).unwrap();
+        let c2 = a.add_comment("c-2", "chief", "two", t(2)).unwrap();
+        let mut b = FaultDoc::from_changes(&[create_change]).unwrap();
+        let before = b.heads();
+        match b.apply_changes(std::slice::from_ref(&c2)) {
+            Err(SyncError::MissingDependencies(missing)) => {
+                assert_eq!(missing, vec![decode_change(&c1).unwrap().hash]);
+            }
+            other => panic!("expected missing dependencies, got {other:?}"),
+        }
+        assert_eq!(b.heads(), before);
+        // Once the gap is filled, the same change applies.
+        b.apply_changes(&[c2, c1]).unwrap();
+        assert_eq!(b.to_fault().unwrap(), a.to_fault().unwrap());
+        // A history without its creating change cannot start a record.
+        let tail = a.changes_after(&[]).unwrap()[1..].to_vec();
+        assert!(matches!(
+            FaultDoc::from_changes(&tail),
+            Err(SyncError::MissingDependencies(_))
+        ));
+    }
+}

@@ -1,0 +1,557 @@
+//! The chunk format of the sync lanes.
+//!
+//! A chunk carries numbered entries of one lane for one vessel. The sender
+//! makes chunks of tens of kilobytes; the receiver makes each one durable and
+//! acks its last sequence number, so a dropped link costs at most one chunk.
+//!
+//! # Format
+//!
+//! ```text
+//! "KSC1"  4 bytes of magic; the digit is the format version
+//! zstd    one zstd frame (level 3) holding the postcard body:
+//!           lane: u8              the lane's stable code (Lane::code)
+//!           vessel_id: string
+//!           entries: [ { seq: varint u64, record_id: string, change: bytes } ]
+//! ```
+//!
+//! The lane is written as an explicit code rather than through serde's
+//! variant index, so reordering the `Lane` enum can never change the wire.
+//!
+//! # Limits
+//!
+//! A decoder never trusts the sender: the compressed input is capped at
+//! [`MAX_CHUNK_BYTES`], decompression stops one byte past the caller's cap
+//! (so a small frame that inflates to gigabytes is refused after reading only
+//! the cap), zstd's window is bounded so a hostile frame header cannot make
+//! it allocate a large window, and every entry is checked: sequence numbers
+//! start at 1 and strictly increase, record ids are 1 to 64 characters, and
+//! no change is empty.
+
+use std::fmt;
+use std::io::Read;
+use std::str::FromStr;
+
+use keelson_model::validate_vessel_id;
+use serde::{Deserialize, Serialize};
+
+use crate::SyncError;
+use crate::record::validate_record_id;
+
+/// The magic and version that open every chunk.
+pub const CHUNK_MAGIC: [u8; 4] = *b"KSC1";
+/// Largest encoded (compressed) chunk accepted, in bytes.
+pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
+/// Default cap on a chunk's decompressed body, in bytes.
+pub const MAX_DECODED_BYTES: usize = 4 * 1024 * 1024;
+/// The zstd level chunks are compressed with: most of the ratio of higher
+/// levels at a fraction of the CPU, which matters on the vessel's server.
+pub const ZSTD_LEVEL: i32 = 3;
+/// Largest zstd window a decoder accepts (2^23 = 8 MiB). An encoder given at
+/// most [`MAX_DECODED_BYTES`] never needs more, and the default limit would
+/// let a hostile frame reserve 128 MiB.
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+/// Estimated postcard overhead of one entry beside its two byte strings:
+/// a varint seq and two varint lengths at their usual sizes.
+const ENTRY_OVERHEAD: usize = 16;
+
+/// A sync lane. Each lane has its own sequence cursor and lanes are sent in
+/// priority order. Only records exist so far; alarms/events, rollups and raw
+/// samples will follow with codes 2, 3 and 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Lane {
+    /// Maintenance record changes (automerge), both directions.
+    Records,
+}
+
+impl Lane {
+    /// Every lane, in priority order.
+    pub const ALL: [Lane; 1] = [Lane::Records];
+
+    /// The lane's code on the wire. Codes are stable forever; 0 is never used
+    /// so an all-zero byte cannot pass for a lane.
+    pub fn code(self) -> u8 {
+        match self {
+            Lane::Records => 1,
+        }
+    }
+
+    /// The lane with the given wire code.
+    pub fn from_code(code: u8) -> Option<Lane> {
+        Lane::ALL.into_iter().find(|l| l.code() == code)
+    }
+
+    /// The lane's name in JSON messages and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Records => "records",
+        }
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Lane {
+    type Err = SyncError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lane::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| SyncError::malformed(format!("lane {s:?}")))
+    }
+}
+
+/// One numbered entry of a lane: for the records lane, one automerge change
+/// of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeEntry {
+    /// The sender's sequence number for this entry in the lane, from 1.
+    pub seq: u64,
+    /// The record the change belongs to.
+    pub record_id: String,
+    /// The raw change bytes.
+    pub change: Vec<u8>,
+}
+
+/// A batch of entries of one lane for one vessel. An empty chunk is valid and
+/// means "nothing more".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The lane the entries belong to.
+    pub lane: Lane,
+    /// The vessel whose lane this is.
+    pub vessel_id: String,
+    /// The entries, in strictly increasing `seq` order.
+    pub entries: Vec<ChangeEntry>,
+}
+
+impl Chunk {
+    /// The last sequence number in the chunk, which is what the receiver acks
+    /// once the chunk is durable; `None` for an empty chunk.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.seq)
+    }
+
+    /// Refuses a chunk for a vessel other than `expected` (the one the
+    /// request was authenticated as).
+    pub fn expect_vessel(&self, expected: &str) -> Result<(), SyncError> {
+        if self.vessel_id == expected {
+            Ok(())
+        } else {
+            Err(SyncError::WrongVessel {
+                expected: expected.to_owned(),
+                got: self.vessel_id.clone(),
+            })
+        }
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        validate_vessel_id(&self.vessel_id)
+            .map_err(|e| SyncError::malformed(format!("chunk: {e}")))?;
+        let mut previous = 0u64;
+        for (i, entry) in self.entries.iter().enumerate() {
+            if entry.seq <= previous {
+                return Err(SyncError::malformed(format!(
+                    "chunk: entry {i} has seq {} after {previous}; seqs start at 1 and must increase",
+                    entry.seq
+                )));
+            }
+            previous = entry.seq;
+            validate_record_id("record_id", &entry.record_id)
+                .map_err(|e| SyncError::malformed(format!("chunk: entry {i}: {e}")))?;
+            if entry.change.is_empty() {
+                return Err(SyncError::malformed(format!(
+                    "chunk: entry {i} has an empty change"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The body as encoded, borrowing from the chunk so encoding copies nothing.
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    lane: u8,
+    vessel_id: &'a str,
+    entries: &'a [ChangeEntry],
+}
+
+/// The body as decoded; postcard lays it out exactly like [`BodyRef`].
+#[derive(Deserialize)]
+struct Body {
+    lane: u8,
+    vessel_id: String,
+    entries: Vec<ChangeEntry>,
+}
+
+/// Encodes a chunk. The chunk is checked with the same rules a decoder
+/// applies, so this side never sends what the other side will refuse; a body
+/// over [`MAX_DECODED_BYTES`] or a result over [`MAX_CHUNK_BYTES`] is
+/// [`SyncError::TooLarge`] (split the entries with [`chunk_entries_by_budget`]).
+pub fn encode_chunk(chunk: &Chunk) -> Result<Vec<u8>, SyncError> {
+    chunk.check()?;
+    let body = postcard::to_stdvec(&BodyRef {
+        lane: chunk.lane.code(),
+        vessel_id: &chunk.vessel_id,
+        entries: &chunk.entries,
+    })
+    .map_err(|e| SyncError::Internal(format!("encoding a chunk body: {e}")))?;
+    if body.len() > MAX_DECODED_BYTES {
+        return Err(SyncError::TooLarge {
+            what: "chunk body",
+            size: body.len(),
+            limit: MAX_DECODED_BYTES,
+        });
+    }
+    let compressed = zstd::bulk::compress(&body, ZSTD_LEVEL)
+        .map_err(|e| SyncError::Internal(format!("compressing a chunk: {e}")))?;
+    let mut out = Vec::with_capacity(CHUNK_MAGIC.len() + compressed.len());
+    out.extend_from_slice(&CHUNK_MAGIC);
+    out.extend_from_slice(&compressed);
+    if out.len() > MAX_CHUNK_BYTES {
+        return Err(SyncError::TooLarge {
+            what: "chunk",
+            size: out.len(),
+            limit: MAX_CHUNK_BYTES,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes and checks a chunk, inflating at most `max_decoded` bytes (use
+/// [`MAX_DECODED_BYTES`] unless a tighter cap fits). Never panics on any
+/// input; every refusal is a client error.
+pub fn decode_chunk(bytes: &[u8], max_decoded: usize) -> Result<Chunk, SyncError> {
+    if bytes.len() > MAX_CHUNK_BYTES {
+        return Err(SyncError::TooLarge {
+            what: "chunk",
+            size: bytes.len(),
+            limit: MAX_CHUNK_BYTES,
+        });
+    }
+    let compressed = bytes
+        .strip_prefix(&CHUNK_MAGIC)
+        .ok_or_else(|| SyncError::malformed("chunk: bad magic"))?;
+
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed)
+        .map_err(|e| SyncError::Internal(format!("starting zstd: {e}")))?;
+    decoder
+        .window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(|e| SyncError::Internal(format!("configuring zstd: {e}")))?;
+    // Reading one byte past the cap tells "exactly at the cap" from "over".
+    let limit = u64::try_from(max_decoded)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut body = Vec::new();
+    decoder
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(|e| SyncError::malformed(format!("chunk: zstd: {e}")))?;
+    if body.len() > max_decoded {
+        return Err(SyncError::TooLarge {
+            what: "decompressed chunk",
+            size: body.len(),
+            limit: max_decoded,
+        });
+    }
+
+    let (decoded, rest) = postcard::take_from_bytes::<Body>(&body)
+        .map_err(|e| SyncError::malformed(format!("chunk body: {e}")))?;
+    if !rest.is_empty() {
+        return Err(SyncError::malformed(format!(
+            "chunk body: {} trailing bytes",
+            rest.len()
+        )));
+    }
+    let lane = Lane::from_code(decoded.lane)
+        .ok_or_else(|| SyncError::malformed(format!("chunk: unknown lane {}", decoded.lane)))?;
+    let chunk = Chunk {
+        lane,
+        vessel_id: decoded.vessel_id,
+        entries: decoded.entries,
+    };
+    chunk.check()?;
+    Ok(chunk)
+}
+
+/// How many leading entries fit in a body of about `target_bytes`
+/// (uncompressed). At least one entry is taken whenever there is one, so a
+/// sender always makes progress; an entry too large on its own is then
+/// refused by [`encode_chunk`]. With zstd typically shrinking record changes
+/// two- to four-fold, a target of 3× the wanted chunk size is a fair start.
+pub fn chunk_entries_by_budget(entries: &[ChangeEntry], target_bytes: usize) -> usize {
+    let mut used = 0usize;
+    for (i, entry) in entries.iter().enumerate() {
+        let size = entry
+            .change
+            .len()
+            .saturating_add(entry.record_id.len())
+            .saturating_add(ENTRY_OVERHEAD);
+        used = used.saturating_add(size);
+        if used > target_bytes {
+            return i.max(1);
+        }
+    }
+    entries.len()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, record: &str, len: usize) -> ChangeEntry {
+        ChangeEntry {
+            seq,
+            record_id: record.into(),
+            change: (0..len).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    fn sample() -> Chunk {
+        Chunk {
+            lane: Lane::Records,
+            vessel_id: "imo9321483".into(),
+            entries: vec![
+                entry(1, "f-1", 120),
+                entry(2, "f-2", 90),
+                entry(7, "f-1", 200),
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let chunk = sample();
+        let bytes = encode_chunk(&chunk).unwrap();
+        assert_eq!(&bytes[..4], b"KSC1");
+        let back = decode_chunk(&bytes, MAX_DECODED_BYTES).unwrap();
+        assert_eq!(back, chunk);
+        assert_eq!(back.last_seq(), Some(7));
+        assert!(back.expect_vessel("imo9321483").is_ok());
+        assert!(matches!(
+            back.expect_vessel("imo0000001"),
+            Err(SyncError::WrongVessel { .. })
+        ));
+
+        let empty = Chunk {
+            entries: vec![],
+            ..sample()
+        };
+        let back = decode_chunk(&encode_chunk(&empty).unwrap(), MAX_DECODED_BYTES).unwrap();
+        assert_eq!(back, empty);
+        assert_eq!(back.last_seq(), None);
+    }
+
+    #[test]
+    fn real_changes_round_trip() {
+        use crate::record::FaultDoc;
+        use keelson_model::{NewFault, Severity};
+        let new = NewFault {
+            title: "Bilge alarm".into(),
+            description: String::new(),
+            equipment: "Bilge".into(),
+            severity: Severity::Medium,
+        };
+        let (_, change) =
+            FaultDoc::create("f-9", "imo9321483", &new, "chief", chrono::Utc::now()).unwrap();
+        let chunk = Chunk {
+            lane: Lane::Records,
+            vessel_id: "imo9321483".into(),
+            entries: vec![ChangeEntry {
+                seq: 1,
+                record_id: "f-9".into(),
+                change,
+            }],
+        };
+        let back = decode_chunk(&encode_chunk(&chunk).unwrap(), MAX_DECODED_BYTES).unwrap();
+        let rebuilt = FaultDoc::from_changes(&[back.entries[0].change.clone()]).unwrap();
+        assert_eq!(rebuilt.to_fault().unwrap().title, "Bilge alarm");
+    }
+
+    #[test]
+    fn invalid_chunks_are_not_encoded() {
+        let mut c = sample();
+        c.entries[1].seq = 1;
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+        let mut c = sample();
+        c.entries[0].seq = 0;
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+        let mut c = sample();
+        c.entries[0].record_id = String::new();
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+        let mut c = sample();
+        c.entries[0].record_id = "x".repeat(65);
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+        let mut c = sample();
+        c.entries[0].change.clear();
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+        let mut c = sample();
+        c.vessel_id = "Not A Vessel".into();
+        assert!(matches!(encode_chunk(&c), Err(SyncError::Malformed(_))));
+    }
+
+    /// Builds what a hostile or buggy sender could put on the wire, bypassing
+    /// the encoder's checks.
+    fn raw_chunk(lane: u8, vessel: &str, entries: &[ChangeEntry], trailing: &[u8]) -> Vec<u8> {
+        let mut body = postcard::to_stdvec(&BodyRef {
+            lane,
+            vessel_id: vessel,
+            entries,
+        })
+        .unwrap();
+        body.extend_from_slice(trailing);
+        let mut out = CHUNK_MAGIC.to_vec();
+        out.extend(zstd::bulk::compress(&body, 3).unwrap());
+        out
+    }
+
+    #[test]
+    fn decoder_checks_contents() {
+        let good = sample().entries;
+        assert!(decode_chunk(&raw_chunk(1, "imo9321483", &good, &[]), MAX_DECODED_BYTES).is_ok());
+        let cases = [
+            raw_chunk(0, "imo9321483", &good, &[]),
+            raw_chunk(9, "imo9321483", &good, &[]),
+            raw_chunk(1, "", &good, &[]),
+            raw_chunk(1, "imo9321483", &good, &[0]),
+            raw_chunk(1, "imo9321483", &[entry(3, "a", 5), entry(3, "a", 5)], &[]),
+            raw_chunk(1, "imo9321483", &[entry(4, "a", 5), entry(2, "a", 5)], &[]),
+            raw_chunk(1, "imo9321483", &[entry(1, &"r".repeat(65), 5)], &[]),
+        ];
+        for (i, bytes) in cases.iter().enumerate() {
+            assert!(
+                matches!(
+                    decode_chunk(bytes, MAX_DECODED_BYTES),
+                    Err(SyncError::Malformed(_))
+                ),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_truncation_and_magic() {
+        assert!(matches!(
+            decode_chunk(&[], MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_chunk(b"KSC", MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_chunk(b"KSC1", MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_chunk(b"KSC1 this is not zstd at all", MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        let mut bytes = encode_chunk(&sample()).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_chunk(&bytes[..cut], MAX_DECODED_BYTES).is_err(),
+                "cut {cut}"
+            );
+        }
+        // Flipping any single byte must never panic; most flips are caught by
+        // zstd's checks or by the body checks, the rest still decode as a
+        // valid chunk.
+        for i in 0..bytes.len() {
+            bytes[i] ^= 0x5a;
+            let _ = decode_chunk(&bytes, MAX_DECODED_BYTES);
+            bytes[i] ^= 0x5a;
+        }
+        bytes[0] = b'X';
+        assert!(matches!(
+            decode_chunk(&bytes, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bombs_and_oversize_are_refused() {
+        // 64 MiB of zeros compresses to a few kilobytes.
+        let mut bomb = CHUNK_MAGIC.to_vec();
+        bomb.extend(zstd::bulk::compress(&vec![0u8; 64 << 20], 1).unwrap());
+        assert!(bomb.len() < MAX_CHUNK_BYTES);
+        assert!(matches!(
+            decode_chunk(&bomb, MAX_DECODED_BYTES),
+            Err(SyncError::TooLarge { .. })
+        ));
+        // A valid chunk over a tight caller cap is refused too.
+        let bytes = encode_chunk(&sample()).unwrap();
+        assert!(matches!(
+            decode_chunk(&bytes, 100),
+            Err(SyncError::TooLarge { .. })
+        ));
+        let huge = vec![0u8; MAX_CHUNK_BYTES + 1];
+        assert!(matches!(
+            decode_chunk(&huge, MAX_DECODED_BYTES),
+            Err(SyncError::TooLarge { .. })
+        ));
+        // Incompressible entries over the compressed cap are not encoded.
+        let mut noise = Vec::with_capacity(MAX_CHUNK_BYTES + 1024);
+        let mut x: u32 = 0x1234_5678;
+        while noise.len() < MAX_CHUNK_BYTES + 1024 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let big = Chunk {
+            entries: vec![ChangeEntry {
+                seq: 1,
+                record_id: "f-1".into(),
+                change: noise,
+            }],
+            ..sample()
+        };
+        assert!(matches!(
+            encode_chunk(&big),
+            Err(SyncError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn budget_split() {
+        let entries: Vec<_> = (1..=10).map(|s| entry(s, "f-1", 100)).collect();
+        assert_eq!(chunk_entries_by_budget(&entries, 0), 1);
+        assert_eq!(chunk_entries_by_budget(&entries, 1_000_000), 10);
+        let n = chunk_entries_by_budget(&entries, 500);
+        assert!((1..10).contains(&n));
+        let chunk = Chunk {
+            entries: entries[..n].to_vec(),
+            ..sample()
+        };
+        let body = postcard::to_stdvec(&BodyRef {
+            lane: 1,
+            vessel_id: &chunk.vessel_id,
+            entries: &chunk.entries,
+        })
+        .unwrap();
+        assert!(body.len() <= 500 + 16);
+        assert_eq!(chunk_entries_by_budget(&[], 500), 0);
+    }
+
+    #[test]
+    fn lane_names_and_codes() {
+        for lane in Lane::ALL {
+            assert_eq!(Lane::from_code(lane.code()), Some(lane));
+            assert_eq!(lane.as_str().parse::<Lane>().unwrap(), lane);
+            assert_eq!(
+                serde_json::to_string(&lane).unwrap(),
+                format!("\"{}\"", lane.as_str())
+            );
+        }
+        assert_eq!(Lane::from_code(0), None);
+        assert!("alarms".parse::<Lane>().is_err());
+    }
+}

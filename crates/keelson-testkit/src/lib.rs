@@ -1,0 +1,18 @@
+//! Test peers for Keelson: a simulated engine-room Modbus TCP device and a
+//! user-space satellite-link emulator.
+//!
+//! These are used by the end-to-end tests, the demo and the benchmarks. They are
+//! real network peers bound to loopback (port 0 is fine), so code under test talks
+//! to them exactly as it would talk to a device or a link on a ship.
+//!
+//! - [`modbus::EngineRoomSim`] serves holding and input registers whose values
+//!   drift like a running main engine; the register map is
+//!   [`modbus::ENGINE_ROOM_MAP`].
+//! - [`link::LinkEmulator`] is a TCP proxy that adds one-way latency, paces bytes
+//!   to a link rate and can be switched down and up to cut connections.
+
+pub mod link;
+pub mod modbus;
+
+pub use link::{LinkEmulator, LinkProfile};
+pub use modbus::{ENGINE_ROOM_MAP, EngineRoomSim, SimRegister};

@@ -1,0 +1,121 @@
+//! The Prometheus registry behind `GET /metrics`, and the HTTP metrics
+//! both servers share. Each site registers its own metrics beside these.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+pub use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+pub use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+
+/// Labels of the HTTP request counter.
+pub type HttpLabels = Vec<(String, String)>;
+
+/// A site's metrics registry plus the shared HTTP metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    http_requests: Family<HttpLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the `keelson_` prefix and the HTTP request counter.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("keelson");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by route and status",
+            http_requests.clone(),
+        );
+        Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            http_requests,
+        }
+    }
+
+    /// Registers a counter and returns it.
+    pub fn counter(&self, name: &str, help: &str) -> Counter {
+        let c = Counter::default();
+        if let Ok(mut r) = self.registry.lock() {
+            r.register(name, help, c.clone());
+        }
+        c
+    }
+
+    /// Registers a gauge and returns it.
+    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+        let g = Gauge::default();
+        if let Ok(mut r) = self.registry.lock() {
+            r.register(name, help, g.clone());
+        }
+        g
+    }
+
+    /// The registry in the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(r) = self.registry.lock() {
+            // Writing into a String cannot fail.
+            let _ = encode(&mut out, &r);
+        }
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub async fn handler(State(m): State<Metrics>) -> impl IntoResponse {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+/// Middleware that counts requests by matched route and status.
+pub async fn track(State(m): State<Metrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    m.http_requests
+        .get_or_create(&vec![
+            ("route".to_owned(), route),
+            ("status".to_owned(), resp.status().as_u16().to_string()),
+        ])
+        .inc();
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_registered_metrics() {
+        let m = Metrics::new();
+        m.counter("samples_written", "Samples written").inc();
+        let text = m.render();
+        assert!(text.contains("keelson_samples_written_total 1"), "{text}");
+    }
+}

@@ -1,0 +1,251 @@
+//! The ship's REST API under `/api/v1`.
+
+use crate::{EdgeState, actor_of, role_of, sync_client};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use keelson_model::{Fault, FaultPatch, NewFault, Quality, Status, TagValue};
+use keelson_records::{comment_fault, create_fault, patch_fault};
+use keelson_store::FaultFilter;
+use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
+use serde::{Deserialize, Serialize};
+
+/// The API routes.
+pub fn router() -> Router<EdgeState> {
+    Router::new()
+        .merge(keelson_web::session::router::<EdgeState>())
+        .route("/api/v1/faults", get(list_faults).post(new_fault))
+        .route("/api/v1/faults/{id}", get(get_fault).patch(update_fault))
+        .route("/api/v1/faults/{id}/comments", post(add_comment))
+        .route("/api/v1/tags", get(tags))
+        .route("/api/v1/tags/{name}/samples", get(samples))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/sync/now", post(sync_now))
+}
+
+/// Query of `GET /api/v1/faults`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultQuery {
+    /// Only faults in this status.
+    pub status: Option<Status>,
+    /// At most this many (default 500, at most 1000).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: Option<u32>,
+}
+
+async fn list_faults(
+    State(state): State<EdgeState>,
+    _user: CurrentUser,
+    ApiQuery(q): ApiQuery<FaultQuery>,
+) -> Result<Json<Vec<Fault>>, AppError> {
+    let filter = FaultFilter {
+        vessel_id: None,
+        status: q.status.map(|s| s.as_str().to_owned()),
+        limit: q.limit.unwrap_or(500).clamp(1, 1000),
+        offset: q.offset.unwrap_or(0),
+    };
+    Ok(Json(
+        blocking(move || Ok(state.db.list_faults(&filter)?)).await?,
+    ))
+}
+
+/// Logs a fault as `user`; shared by the API and the form.
+pub async fn log_fault(
+    state: &EdgeState,
+    user: &CurrentUser,
+    new: NewFault,
+) -> Result<Fault, AppError> {
+    role_of(user)?;
+    let (s, reporter) = (state.clone(), user.username.clone());
+    let fault =
+        blocking(move || Ok(create_fault(&s.db, &s.config.vessel.id, new, &reporter)?)).await?;
+    tracing::info!(fault = %fault.id, reporter = %fault.reporter, severity = %fault.severity, "fault logged");
+    state.sync.trigger();
+    Ok(fault)
+}
+
+async fn new_fault(
+    State(state): State<EdgeState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewFault>,
+) -> Result<(StatusCode, Json<Fault>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(log_fault(&state, &user, new).await?),
+    ))
+}
+
+async fn get_fault(
+    State(state): State<EdgeState>,
+    _user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Fault>, AppError> {
+    let f = blocking(move || Ok(state.db.fault(&id)?)).await?;
+    f.map(Json)
+        .ok_or_else(|| AppError::NotFound("no such fault".into()))
+}
+
+/// Changes a fault as `user`; shared by the API and the forms.
+pub async fn change_fault(
+    state: &EdgeState,
+    user: &CurrentUser,
+    id: String,
+    patch: FaultPatch,
+) -> Result<Fault, AppError> {
+    if patch.is_empty() {
+        return Err(AppError::BadRequest(
+            "nothing to change: give at least one field".into(),
+        ));
+    }
+    let actor = actor_of(user)?;
+    let s = state.clone();
+    let fault = blocking(move || Ok(patch_fault(&s.db, &id, patch, &actor)?)).await?;
+    state.sync.trigger();
+    Ok(fault)
+}
+
+async fn update_fault(
+    State(state): State<EdgeState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<FaultPatch>,
+) -> Result<Json<Fault>, AppError> {
+    Ok(Json(change_fault(&state, &user, id, patch).await?))
+}
+
+/// `POST /api/v1/faults/{id}/comments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// The comment.
+    pub text: String,
+}
+
+/// Comments on a fault as `user`; shared by the API and the form.
+pub async fn comment(
+    state: &EdgeState,
+    user: &CurrentUser,
+    id: String,
+    text: String,
+) -> Result<Fault, AppError> {
+    role_of(user)?;
+    let (s, author) = (state.clone(), user.username.clone());
+    let fault = blocking(move || Ok(comment_fault(&s.db, &id, &author, &text)?)).await?;
+    state.sync.trigger();
+    Ok(fault)
+}
+
+async fn add_comment(
+    State(state): State<EdgeState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<NewComment>,
+) -> Result<(StatusCode, Json<Fault>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(comment(&state, &user, id, body.text).await?),
+    ))
+}
+
+async fn tags(State(state): State<EdgeState>, _user: CurrentUser) -> Json<Vec<TagValue>> {
+    Json(state.latest.snapshot())
+}
+
+/// Query of `GET /api/v1/tags/{name}/samples`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesQuery {
+    /// Start of the range, RFC 3339 (default: an hour before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range, RFC 3339 (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many samples (default and maximum 10,000).
+    pub limit: Option<u32>,
+}
+
+/// One sample as the API returns it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SampleOut {
+    /// When it was taken, RFC 3339.
+    pub ts: DateTime<Utc>,
+    /// The value, absent when the quality is bad.
+    pub value: Option<f64>,
+    /// Its quality.
+    pub quality: Quality,
+}
+
+async fn samples(
+    State(state): State<EdgeState>,
+    _user: CurrentUser,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SamplesQuery>,
+) -> Result<Json<Vec<SampleOut>>, AppError> {
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::hours(1));
+    if from > to {
+        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
+    }
+    let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
+    let rows = blocking(move || {
+        state
+            .db
+            .samples(&name, from, to, limit)
+            .map_err(|e| match e {
+                keelson_store::StoreError::NotFound => {
+                    AppError::NotFound(format!("no tag `{name}`"))
+                }
+                other => other.into(),
+            })
+    })
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|s| SampleOut {
+                ts: s.ts,
+                value: s.value,
+                quality: s.quality,
+            })
+            .collect(),
+    ))
+}
+
+async fn sync_status(
+    State(state): State<EdgeState>,
+    _user: CurrentUser,
+) -> Result<Json<sync_client::SyncStatus>, AppError> {
+    Ok(Json(
+        blocking(move || Ok(sync_client::status(&state)?)).await?,
+    ))
+}
+
+/// Starts a sync session now; needs the engineer role, since the link
+/// may be expensive.
+pub fn request_sync(state: &EdgeState, user: &CurrentUser) -> Result<(), AppError> {
+    if !role_of(user)?.may_work_faults() {
+        return Err(AppError::Forbidden(
+            "starting a sync needs the engineer role".into(),
+        ));
+    }
+    if !state.config.sync.enabled {
+        return Err(AppError::Conflict(
+            "sync is not enabled in the configuration".into(),
+        ));
+    }
+    state.sync.trigger();
+    Ok(())
+}
+
+async fn sync_now(
+    State(state): State<EdgeState>,
+    user: CurrentUser,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    request_sync(&state, &user)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "started": true })),
+    ))
+}

@@ -1,0 +1,221 @@
+//! The edge agent's configuration file.
+
+use keelson_config::ConfigError;
+use keelson_ingest::IngestConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The default configuration, embedded in the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/keelson-edge.toml");
+
+/// The whole edge configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Which vessel this is.
+    pub vessel: VesselConfig,
+    /// The ship LAN listener.
+    pub http: HttpConfig,
+    /// Where data lives.
+    pub storage: StorageConfig,
+    /// Sync with the shore.
+    pub sync: SyncConfig,
+    /// Sensor sources.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// Which vessel this is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VesselConfig {
+    /// The vessel's id as registered at the shore.
+    pub id: String,
+    /// The vessel's name.
+    pub name: String,
+}
+
+/// The ship LAN listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Mark the session cookie `Secure`.
+    #[serde(default)]
+    pub secure_cookies: bool,
+}
+
+/// Where data lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of the database.
+    pub data_dir: PathBuf,
+}
+
+/// Sync with the shore.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Whether to sync at all.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The shore's base URL.
+    pub shore_url: String,
+    /// The vessel's private key file.
+    pub key_file: PathBuf,
+    /// Seconds between attempts.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// Target chunk size before compression, in bytes.
+    #[serde(default = "default_chunk")]
+    pub chunk_bytes: usize,
+    /// Seconds one request may take.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_interval() -> u64 {
+    300
+}
+
+fn default_chunk() -> usize {
+    32 * 1024
+}
+
+fn default_timeout() -> u64 {
+    120
+}
+
+impl EdgeConfig {
+    /// Parses configuration text and checks what serde cannot.
+    pub fn parse(file: &str, text: &str) -> Result<EdgeConfig, ConfigError> {
+        let c: EdgeConfig = keelson_config::parse(file, text)?;
+        let invalid = |key: &str, msg: String| keelson_config::invalid(file, text, key, msg);
+        if let Err(e) = keelson_model::validate_vessel_id(&c.vessel.id) {
+            return Err(invalid("vessel.id", e.reason));
+        }
+        if c.vessel.name.trim().is_empty() {
+            return Err(invalid("vessel.name", "must not be empty".into()));
+        }
+        if !(c.sync.shore_url.starts_with("http://") || c.sync.shore_url.starts_with("https://")) {
+            return Err(invalid(
+                "sync.shore_url",
+                "must start with http:// or https://".into(),
+            ));
+        }
+        if c.sync.interval_secs == 0 {
+            return Err(invalid("sync.interval_secs", "must be at least 1".into()));
+        }
+        if !(1024..=keelson_sync::wire::MAX_CHUNK_BYTES).contains(&c.sync.chunk_bytes) {
+            return Err(invalid(
+                "sync.chunk_bytes",
+                format!(
+                    "must be between 1024 and {}",
+                    keelson_sync::wire::MAX_CHUNK_BYTES
+                ),
+            ));
+        }
+        if c.sync.request_timeout_secs == 0 {
+            return Err(invalid(
+                "sync.request_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
+        if let Err(e) = c.ingest.validate() {
+            return Err(invalid(&e.path, e.message));
+        }
+        Ok(c)
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&file, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses() {
+        let c = EdgeConfig::parse("default", DEFAULT_CONFIG).expect("default config");
+        assert_eq!(c.http.listen.port(), 8080);
+        assert!(!c.sync.enabled);
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_key() {
+        let text = DEFAULT_CONFIG.replace("interval_secs = 300", "interval_secs = \"often\"");
+        let e = EdgeConfig::parse("/etc/keelson/edge.toml", &text).expect_err("must fail");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("interval_secs"))
+            .expect("line")
+            + 1;
+        assert_eq!(e.key, "sync.interval_secs");
+        assert_eq!(e.line, line);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("/etc/keelson/edge.toml:{line}:")),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\n'));
+
+        let text = DEFAULT_CONFIG.replace("[storage]", "[storage]\ndata_directory = \"/tmp\"");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert_eq!(e.key, "storage.data_directory");
+        assert!(e.message.contains("unknown field"), "{e}");
+
+        let text = DEFAULT_CONFIG.replace("id = \"unnamed-vessel\"", "id = \"Bad Vessel\"");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert_eq!(e.key, "vessel.id");
+        assert_eq!(
+            e.line,
+            text.lines()
+                .position(|l| l.starts_with("id ="))
+                .expect("line")
+                + 1
+        );
+    }
+}
+
+/// The configuration `keelson-edge init` writes: the default file with the
+/// vessel, the shore and the key filled in and sync switched on, comments
+/// kept. The result is checked before it is returned.
+pub fn init_config(
+    vessel_id: &str,
+    name: &str,
+    shore_url: &str,
+    key_file: &Path,
+) -> Result<String, ConfigError> {
+    let mut doc: toml_edit::DocumentMut =
+        DEFAULT_CONFIG
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError {
+                file: "default configuration".into(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: e.to_string(),
+            })?;
+    doc["vessel"]["id"] = toml_edit::value(vessel_id);
+    doc["vessel"]["name"] = toml_edit::value(name);
+    doc["sync"]["enabled"] = toml_edit::value(true);
+    doc["sync"]["shore_url"] = toml_edit::value(shore_url);
+    doc["sync"]["key_file"] = toml_edit::value(key_file.display().to_string());
+    let text = doc.to_string();
+    EdgeConfig::parse("the new configuration", &text)?;
+    Ok(text)
+}

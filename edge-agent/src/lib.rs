@@ -1,0 +1,232 @@
+//! The Keelson edge agent: one per vessel, on the onboard server.
+//!
+//! It polls sensors into SQLite, keeps the maintenance records (faults for
+//! now) as automerge documents, serves the ship LAN UI and REST API, and
+//! syncs with the shore whenever the link is up.
+//!
+//! Architecture invariant: nothing on board waits for the shore link. Ingest
+//! writes to the local database, users write records locally, and the sync
+//! client catches up in the background from the change log.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod keys;
+pub mod sync_client;
+pub mod ui;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use keelson_ingest::{LatestValues, SampleSink, SinkError};
+use keelson_model::{Role, Sample};
+use keelson_records::Actor;
+use keelson_store::{Db, Site};
+use keelson_web::metrics::Metrics;
+use keelson_web::{AppError, CurrentUser, HasDb, layout};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{DEFAULT_CONFIG, EdgeConfig};
+
+/// Shared state of the edge agent's handlers and tasks.
+#[derive(Clone)]
+pub struct EdgeState {
+    /// The vessel database.
+    pub db: Db,
+    /// The configuration in force.
+    pub config: Arc<EdgeConfig>,
+    /// Latest value of every tag.
+    pub latest: LatestValues,
+    /// The metrics registry.
+    pub metrics: Metrics,
+    /// The sync client's trigger and status.
+    pub sync: sync_client::SyncHandle,
+    /// The page shell's settings.
+    pub site: layout::Site,
+}
+
+impl HasDb for EdgeState {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+impl FromRef<EdgeState> for Metrics {
+    fn from_ref(s: &EdgeState) -> Metrics {
+        s.metrics.clone()
+    }
+}
+
+impl keelson_web::session::WebState for EdgeState {
+    fn site(&self) -> &layout::Site {
+        &self.site
+    }
+    fn secure_cookies(&self) -> bool {
+        self.config.http.secure_cookies
+    }
+}
+
+/// The role of an authenticated user on board.
+pub fn role_of(user: &CurrentUser) -> Result<Role, AppError> {
+    user.role
+        .parse()
+        .map_err(|_| AppError::Forbidden(format!("role `{}` is not a ship role", user.role)))
+}
+
+/// What a user may do to records, from their role.
+pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
+    let role = role_of(user)?;
+    Ok(Actor {
+        name: user.username.clone(),
+        may_work_faults: role.may_work_faults(),
+        may_close_faults: role.may_close_faults(),
+    })
+}
+
+/// Every route of the edge agent, testable without a socket.
+pub fn router(state: EdgeState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(ui::router())
+        .merge(keelson_web::assets::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(keelson_web::metrics::handler))
+        .fallback(|| async { AppError::NotFound("no such page or endpoint".into()) })
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            keelson_web::metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Writes ingested samples into the vessel database.
+struct DbSink {
+    db: Db,
+    written: keelson_web::metrics::Counter,
+}
+
+impl SampleSink for DbSink {
+    fn write_batch(&self, samples: &[Sample]) -> Result<(), SinkError> {
+        self.db
+            .insert_samples(samples)
+            .map_err(|e| SinkError::new(e.to_string()))?;
+        self.written.inc_by(samples.len() as u64);
+        Ok(())
+    }
+}
+
+/// A running edge agent.
+pub struct RunningEdge {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// The agent's state, for tests and the demo.
+    pub state: EdgeState,
+    tasks: JoinSet<()>,
+    ingest: keelson_ingest::IngestHandle,
+}
+
+impl RunningEdge {
+    /// Waits until every task has ended (after the cancel token fired).
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.ingest.join().await;
+    }
+}
+
+/// Opens the database, starts ingest, the HTTP server and the sync client.
+/// Everything stops when `cancel` fires.
+pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Result<RunningEdge> {
+    let data_dir = config.storage.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let db = Db::open(&data_dir, Site::Edge).context("opening the vessel database")?;
+    let metrics = Metrics::new();
+
+    let tags: Vec<(String, String)> = config
+        .ingest
+        .modbus
+        .iter()
+        .flat_map(|d| d.registers.iter().map(|r| (r.tag.clone(), r.unit.clone())))
+        .collect();
+    db.register_tags(&tags).context("registering tags")?;
+    let sink = Arc::new(DbSink {
+        db: db.clone(),
+        written: metrics.counter("samples_written", "Samples written to the database"),
+    });
+    let ingest = keelson_ingest::start(&config.ingest, sink, cancel.child_token())
+        .context("starting ingest")?;
+
+    let key = if config.sync.enabled {
+        Some(keys::load(&config.sync.key_file).context("loading the vessel key")?)
+    } else {
+        None
+    };
+    let sync = sync_client::SyncHandle::new(&metrics);
+    let state = EdgeState {
+        db,
+        latest: ingest.latest.clone(),
+        metrics,
+        sync: sync.clone(),
+        site: layout::Site {
+            title: format!("Keelson · {}", config.vessel.name),
+            nav: vec![
+                ("/", "Dashboard"),
+                ("/faults", "Faults"),
+                ("/faults/new", "Log a fault"),
+                ("/sync", "Sync"),
+            ],
+        },
+        config: Arc::new(config),
+    };
+
+    let listen = state.config.http.listen;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("binding the ship UI to {listen} (is another program using the port?)")
+    })?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut tasks = JoinSet::new();
+    let app = router(state.clone());
+    let stop = cancel.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "ship UI server failed");
+        }
+    });
+    if let Some(key) = key {
+        let client =
+            sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;
+        let stop = cancel.clone();
+        tasks.spawn(async move { client.run(stop).await });
+    }
+    tracing::info!(%addr, vessel = %state.config.vessel.id, "edge agent started");
+    Ok(RunningEdge {
+        addr,
+        state,
+        tasks,
+        ingest,
+    })
+}
+
+/// Adds or updates a user on board; the password must be at least
+/// [`keelson_web::auth::MIN_PASSWORD_LEN`] characters.
+pub fn add_user(db: &Db, username: &str, role: Role, password: &str) -> Result<(), AppError> {
+    keelson_model::validate_username(username)?;
+    if password.chars().count() < keelson_web::auth::MIN_PASSWORD_LEN {
+        return Err(AppError::BadRequest(format!(
+            "password must be at least {} characters",
+            keelson_web::auth::MIN_PASSWORD_LEN
+        )));
+    }
+    let hash = keelson_web::auth::hash_password(password)?;
+    db.upsert_user(username, &hash, role.as_str())?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! `keelson-edge`: parses the command line and calls the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use keelson_edge::demo::{self, DemoOptions};
+use keelson_edge::{DEFAULT_CONFIG, EdgeConfig};
+use keelson_model::Role;
+use std::io::Read;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+const DEFAULT_PATH: &str = "/etc/keelson/edge.toml";
+
+/// Keelson edge agent: sensor ingest, maintenance records and shore sync on board.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the edge agent.
+    Run {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Run a whole demo on this machine: simulated engine room, ship UI on :8080, shore on :8090.
+    Demo {
+        /// Where the demo keeps its data (created when missing).
+        #[arg(long, default_value = "keelson-demo")]
+        data_dir: PathBuf,
+        /// Port of the ship UI.
+        #[arg(long, default_value_t = 8080)]
+        ship_port: u16,
+        /// Port of the shore UI.
+        #[arg(long, default_value_t = 8090)]
+        shore_port: u16,
+        /// Seconds between sync attempts.
+        #[arg(long, default_value_t = 15)]
+        sync_interval: u64,
+    },
+    /// Set this vessel up: write the configuration and create the vessel key.
+    Init {
+        /// The vessel's id, as it will be registered at the shore (a-z, 0-9, '-', '_').
+        #[arg(long)]
+        vessel_id: String,
+        /// The vessel's name.
+        #[arg(long)]
+        name: String,
+        /// The shore's base URL, e.g. https://shore.example.com.
+        #[arg(long)]
+        shore_url: String,
+        /// Configuration file to write.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Where the private key goes (created with mode 0600, never overwritten).
+        #[arg(long, default_value = "/etc/keelson/vessel.key")]
+        key_file: PathBuf,
+        /// Replace an existing configuration file (the key is never replaced).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the default configuration.
+    PrintDefaultConfig,
+    /// Check a configuration file and report the first error.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Manage users on board.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user or change a user's password and role; the password is read from standard input.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Role: crew, engineer, chief_engineer or master.
+        #[arg(long)]
+        role: Role,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn load(path: &PathBuf) -> Result<EdgeConfig> {
+    EdgeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::PrintDefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Run { config } => {
+            init_tracing();
+            let config = load(&config)?;
+            runtime()?.block_on(async move {
+                let cancel = CancellationToken::new();
+                let edge = keelson_edge::start(config, cancel.clone()).await?;
+                keelson_shore::shutdown_signal().await;
+                tracing::info!("stopping");
+                cancel.cancel();
+                edge.join().await;
+                Ok(())
+            })
+        }
+        Command::Demo {
+            data_dir,
+            ship_port,
+            shore_port,
+            sync_interval,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .init();
+            runtime()?.block_on(demo::run(DemoOptions {
+                data_dir,
+                ship_port,
+                shore_port,
+                sync_interval_secs: sync_interval.max(1),
+            }))
+        }
+        Command::Init {
+            vessel_id,
+            name,
+            shore_url,
+            config,
+            key_file,
+            force,
+        } => {
+            let text = keelson_edge::config::init_config(&vessel_id, &name, &shore_url, &key_file)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if config.exists() && !force {
+                bail!("{} exists; pass --force to replace it", config.display());
+            }
+            if let Some(dir) = config.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&config, text)
+                .with_context(|| format!("writing {}", config.display()))?;
+            let (key, created) = keelson_edge::keys::load_or_create(&key_file)?;
+            println!("configuration written to {}", config.display());
+            println!(
+                "vessel key {} {}",
+                if created { "created at" } else { "kept at" },
+                key_file.display()
+            );
+            println!("public key: {}", key.public_key_b64());
+            println!();
+            println!("Register the vessel at the shore with:");
+            println!(
+                "  keelson-shore vessel add --id {vessel_id} --name '{name}' --public-key {}",
+                key.public_key_b64()
+            );
+            Ok(())
+        }
+        Command::User { command } => match command {
+            UserCommand::Add {
+                username,
+                role,
+                config,
+            } => {
+                let config = load(&config)?;
+                std::fs::create_dir_all(&config.storage.data_dir)
+                    .with_context(|| format!("creating {}", config.storage.data_dir.display()))?;
+                let db =
+                    keelson_store::Db::open(&config.storage.data_dir, keelson_store::Site::Edge)
+                        .context("opening the vessel database")?;
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the password from standard input")?;
+                let pw = s.trim_end_matches(['\n', '\r']);
+                if pw.is_empty() {
+                    bail!(
+                        "no password on standard input (pipe it in: echo 'secret' | keelson-edge user add ...)"
+                    );
+                }
+                keelson_edge::add_user(&db, &username, role, pw)
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+                println!("user {username} ({role}) saved");
+                Ok(())
+            }
+        },
+    }
+}

@@ -1,0 +1,326 @@
+//! The ship LAN pages: dashboard with live values, faults, a fault with its
+//! comments, the new-fault form and the sync page. Every page works without
+//! JavaScript; the dashboard's script only refreshes the numbers.
+
+use crate::api::{change_fault, comment, log_fault, request_sync};
+use crate::{EdgeState, role_of, sync_client};
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use keelson_model::{FaultPatch, NewFault, Severity, Status};
+use keelson_store::FaultFilter;
+use keelson_web::layout::page;
+use keelson_web::session::page_error;
+use keelson_web::{AppError, PageUser, blocking, views};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+/// The page routes.
+pub fn router() -> Router<EdgeState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/faults", get(faults).post(create))
+        .route("/faults/new", get(new_form))
+        .route("/faults/{id}", get(fault))
+        .route("/faults/{id}/comments", post(add_comment))
+        .route("/faults/{id}/status", post(set_status))
+        .route("/sync", get(sync_page))
+        .route("/sync/now", post(sync_now))
+}
+
+fn render(
+    state: &EdgeState,
+    user: &keelson_web::CurrentUser,
+    title: &str,
+    body: Markup,
+) -> Response {
+    Html(page(&state.site, title, Some(user), body).into_string()).into_response()
+}
+
+fn fmt_value(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
+    let s = state.clone();
+    let loaded = blocking(move || {
+        let counts = s.db.open_fault_counts(None)?;
+        let recent = s.db.list_faults(&FaultFilter {
+            limit: 5,
+            ..FaultFilter::default()
+        })?;
+        Ok((counts, recent, sync_client::status(&s)?))
+    })
+    .await;
+    let (counts, recent, sync) = match loaded {
+        Ok(x) => x,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let tags = state.latest.snapshot();
+    let body = html! {
+        h1 { (state.config.vessel.name) }
+        h2 { "Live readings" }
+        @if tags.is_empty() {
+            p.muted { "No sensors configured. Add [[ingest.modbus]] devices to the configuration." }
+        }
+        div.grid {
+            @for t in &tags {
+                div class={ "tag " (t.quality.as_str()) } data-tag=(t.name) {
+                    div.name { (t.name) }
+                    div { span.value { (fmt_value(t.value)) } span.unit { (t.unit) } }
+                    div.muted { small.quality { (t.quality.as_str()) } }
+                }
+            }
+        }
+        h2 { "Open faults" }
+        div.card {
+            @if counts.is_empty() { "No open faults." }
+            @for (sev, n) in &counts {
+                span class={ "pill sev-" (sev) } { (n) " " (sev) } " "
+            }
+            " " a href="/faults/new" { "Log a fault" }
+        }
+        h2 { "Recently changed faults" }
+        (views::fault_table(&recent, |f| format!("/faults/{}", f.id)))
+        h2 { "Shore sync" }
+        div.card {
+            (sync_summary(&sync))
+            " " a href="/sync" { "Details" }
+        }
+        script src="/assets/live.js" defer {}
+    };
+    render(&state, &user, "Dashboard", body)
+}
+
+fn sync_summary(s: &sync_client::SyncStatus) -> Markup {
+    html! {
+        @if !s.enabled {
+            "Sync is off."
+        } @else {
+            (s.records.pending_changes) " changes waiting to go ashore. "
+            "Last successful sync: " (s.last_success.as_deref().unwrap_or("never")) "."
+            @if let Some(e) = &s.last_error { br; span.muted { "Last attempt failed: " (e) } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn faults(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let status = match q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<Status>)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return page_error(&state.site, Some(&user), e.into()),
+    };
+    let s = state.clone();
+    let filter = FaultFilter {
+        status: status.map(|s| s.as_str().to_owned()),
+        ..FaultFilter::default()
+    };
+    let list = match blocking(move || Ok(s.db.list_faults(&filter)?)).await {
+        Ok(l) => l,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let body = html! {
+        h1 { "Faults" }
+        form.row method="get" action="/faults" {
+            label { "Status"
+                select name="status" {
+                    option value="" { "All" }
+                    @for s in Status::ALL {
+                        option value=(s.as_str()) selected[status == Some(s)] { (s.label()) }
+                    }
+                }
+            }
+            button.secondary type="submit" { "Filter" }
+            a.button href="/faults/new" { "Log a fault" }
+        }
+        p {}
+        (views::fault_table(&list, |f| format!("/faults/{}", f.id)))
+    };
+    render(&state, &user, "Faults", body)
+}
+
+fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {
+    html! {
+        h1 { "Log a fault" }
+        @if let Some(e) = error { p.flash.error role="alert" { (e) } }
+        form.stack method="post" action="/faults" {
+            label { "What is wrong"
+                input name="title" required maxlength="200" value=[values.map(|v| v.title.as_str())]; }
+            label { "Equipment"
+                input name="equipment" maxlength="200" placeholder="e.g. Main engine, cyl. 3 fuel pump" value=[values.map(|v| v.equipment.as_str())]; }
+            label { "Severity"
+                select name="severity" {
+                    @for s in Severity::ALL {
+                        option value=(s.as_str()) selected[values.map(|v| v.severity) == Some(s)] { (s.as_str()) }
+                    }
+                }
+            }
+            label { "Description"
+                textarea name="description" maxlength="10000" { (values.map(|v| v.description.as_str()).unwrap_or("")) } }
+            div { button type="submit" { "Log fault" } }
+        }
+    }
+}
+
+async fn new_form(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
+    render(&state, &user, "Log a fault", fault_form(None, None))
+}
+
+async fn create(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Form(new): Form<NewFault>,
+) -> Response {
+    match log_fault(&state, &user, new.clone()).await {
+        Ok(f) => Redirect::to(&format!("/faults/{}", f.id)).into_response(),
+        Err(AppError::BadRequest(e)) => {
+            let mut resp = render(
+                &state,
+                &user,
+                "Log a fault",
+                fault_form(Some(&e), Some(&new)),
+            );
+            *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            resp
+        }
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+async fn fault(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let s = state.clone();
+    let f = match blocking(move || {
+        s.db.fault(&id)?
+            .ok_or_else(|| AppError::NotFound("no such fault".into()))
+    })
+    .await
+    {
+        Ok(f) => f,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let role = role_of(&user).ok();
+    let may_work = role.is_some_and(|r| r.may_work_faults());
+    let may_close = role.is_some_and(|r| r.may_close_faults());
+    let next: Vec<Status> = Status::ALL
+        .into_iter()
+        .filter(|s| {
+            *s != f.status && f.status.may_become(*s) && (may_close || *s != Status::Closed)
+        })
+        .collect();
+    let comments_action = format!("/faults/{}/comments", f.id);
+    let body = html! {
+        p { a href="/faults" { "← Faults" } }
+        h1 { (f.title) }
+        (views::fault_details(&f))
+        @if may_work && !next.is_empty() {
+            form.row method="post" action={ "/faults/" (f.id) "/status" } {
+                label { "Change status"
+                    select name="status" {
+                        @for s in &next { option value=(s.as_str()) { (s.label()) } }
+                    }
+                }
+                button type="submit" { "Save status" }
+            }
+        }
+        (views::comments(&f, Some(&comments_action)))
+    };
+    render(&state, &user, &f.title, body)
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    text: String,
+}
+
+async fn add_comment(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    match comment(&state, &user, id.clone(), form.text).await {
+        Ok(_) => Redirect::to(&format!("/faults/{id}")).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: Status,
+}
+
+async fn set_status(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    let patch = FaultPatch {
+        status: Some(form.status),
+        ..FaultPatch::default()
+    };
+    match change_fault(&state, &user, id.clone(), patch).await {
+        Ok(_) => Redirect::to(&format!("/faults/{id}")).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
+    let s = state.clone();
+    let st = match blocking(move || Ok(sync_client::status(&s)?)).await {
+        Ok(st) => st,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let may_sync = role_of(&user).is_ok_and(|r| r.may_work_faults()) && st.enabled;
+    let body = html! {
+        h1 { "Shore sync" }
+        div.card {
+            dl.facts {
+                dt { "Shore" } dd { (st.shore_url) @if !st.enabled { " (sync off)" } }
+                dt { "State" } dd { @if st.running { "syncing now" } @else { "idle" } }
+                dt { "Last attempt" } dd { (st.last_attempt.as_deref().unwrap_or("never")) }
+                dt { "Last success" } dd { (st.last_success.as_deref().unwrap_or("never")) }
+                @if let Some(e) = &st.last_error { dt { "Last error" } dd { (e) } }
+                dt { "Records waiting" } dd { (st.records.pending_changes) " changes, " (st.records.pending_bytes) " bytes" }
+                dt { "Acknowledged by shore" } dd { "up to change " (st.records.sent_acked) }
+                dt { "Received from shore" } dd { "up to change " (st.records.received) }
+            }
+        }
+        @if may_sync {
+            form method="post" action="/sync/now" { button type="submit" { "Sync now" } }
+        }
+    };
+    render(&state, &user, "Sync", body)
+}
+
+async fn sync_now(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
+    match request_sync(&state, &user) {
+        Ok(()) => Redirect::to("/sync").into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}

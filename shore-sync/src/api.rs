@@ -1,0 +1,158 @@
+//! The shore's REST API under `/api/v1`.
+
+use crate::{ShoreState, role_of};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keelson_model::Fault;
+use keelson_records::comment_fault;
+use keelson_store::FaultFilter;
+use keelson_web::session::WebState;
+use keelson_web::{ApiJson, ApiPath, AppError, CurrentUser, blocking};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The API routes.
+pub fn router() -> Router<ShoreState> {
+    Router::new()
+        .merge(keelson_web::session::router::<ShoreState>())
+        .route("/api/v1/vessels", get(vessels))
+        .route("/api/v1/vessels/{id}/faults", get(vessel_faults))
+        .route("/api/v1/vessels/{id}/faults/{fault_id}", get(vessel_fault))
+        .route(
+            "/api/v1/vessels/{id}/faults/{fault_id}/comments",
+            post(comment),
+        )
+}
+
+impl WebState for ShoreState {
+    fn site(&self) -> &keelson_web::layout::Site {
+        &self.site
+    }
+    fn secure_cookies(&self) -> bool {
+        self.config.http.secure_cookies
+    }
+}
+
+/// A vessel as the fleet list shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VesselSummary {
+    /// The vessel's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it last synced, RFC 3339.
+    pub last_sync: Option<String>,
+    /// Highest vessel change sequence number received.
+    pub records_received: u64,
+    /// Open faults by severity.
+    pub open_faults: BTreeMap<String, u64>,
+}
+
+/// Every vessel with its sync state and open faults.
+pub fn vessel_summaries(state: &ShoreState) -> Result<Vec<VesselSummary>, AppError> {
+    let vessels = state.db.vessels()?;
+    vessels
+        .into_iter()
+        .map(|v| {
+            let open = state.db.open_fault_counts(Some(&v.id))?;
+            Ok(VesselSummary {
+                last_sync: v
+                    .last_sync_ms
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339()),
+                id: v.id,
+                name: v.name,
+                records_received: v.records_acked,
+                open_faults: open.into_iter().collect(),
+            })
+        })
+        .collect()
+}
+
+async fn vessels(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<VesselSummary>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(blocking(move || vessel_summaries(&state)).await?))
+}
+
+/// A vessel's faults, or 404 when the vessel is unknown.
+pub fn faults_of(state: &ShoreState, vessel_id: &str) -> Result<Vec<Fault>, AppError> {
+    if state.db.vessel(vessel_id)?.is_none() {
+        return Err(AppError::NotFound(format!("no vessel `{vessel_id}`")));
+    }
+    Ok(state.db.list_faults(&FaultFilter {
+        vessel_id: Some(vessel_id.to_owned()),
+        ..FaultFilter::default()
+    })?)
+}
+
+/// One fault of a vessel, or 404.
+pub fn fault_of(state: &ShoreState, vessel_id: &str, fault_id: &str) -> Result<Fault, AppError> {
+    match state.db.fault(fault_id)? {
+        Some(f) if f.vessel_id == vessel_id => Ok(f),
+        _ => Err(AppError::NotFound(format!(
+            "no fault `{fault_id}` on vessel `{vessel_id}`"
+        ))),
+    }
+}
+
+async fn vessel_faults(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Fault>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(blocking(move || faults_of(&state, &id)).await?))
+}
+
+async fn vessel_fault(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+) -> Result<Json<Fault>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || fault_of(&state, &id, &fault_id)).await?,
+    ))
+}
+
+/// `POST .../comments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// The comment.
+    pub text: String,
+}
+
+/// Adds a shore comment to a vessel's fault; it reaches the vessel on its
+/// next sync.
+pub fn add_shore_comment(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    fault_id: &str,
+    text: &str,
+) -> Result<Fault, AppError> {
+    if !role_of(user)?.may_comment() {
+        return Err(AppError::Forbidden(
+            "commenting needs the superintendent role".into(),
+        ));
+    }
+    fault_of(state, vessel_id, fault_id)?;
+    let author = format!("{}@shore", user.username);
+    Ok(comment_fault(&state.db, fault_id, &author, text)?)
+}
+
+async fn comment(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<NewComment>,
+) -> Result<(axum::http::StatusCode, Json<Fault>), AppError> {
+    let fault =
+        blocking(move || add_shore_comment(&state, &user, &id, &fault_id, &body.text)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(fault)))
+}

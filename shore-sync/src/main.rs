@@ -1,0 +1,187 @@
+//! `keelson-shore`: parses the command line and calls the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use keelson_model::ShoreRole;
+use keelson_shore::{DEFAULT_CONFIG, ShoreConfig, ShoreState};
+use std::io::Read;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+const DEFAULT_PATH: &str = "/etc/keelson/shore.toml";
+
+/// Keelson shore: the fleet's sync endpoint and the shore office UI.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the shore server.
+    Run {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Print the default configuration.
+    PrintDefaultConfig,
+    /// Check a configuration file and report the first error.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Manage registered vessels.
+    Vessel {
+        #[command(subcommand)]
+        command: VesselCommand,
+    },
+    /// Manage shore users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VesselCommand {
+    /// Register a vessel, or rotate the key of a registered one.
+    Add {
+        /// The vessel's id, as set with `keelson-edge init`.
+        #[arg(long)]
+        id: String,
+        /// The vessel's name.
+        #[arg(long)]
+        name: String,
+        /// The vessel's Ed25519 public key (base64), printed by `keelson-edge init`.
+        #[arg(long)]
+        public_key: String,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// List registered vessels.
+    List {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user or change a user's password and role; the password is read from standard input.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Role: viewer, superintendent or fleet_admin.
+        #[arg(long)]
+        role: ShoreRole,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn load(path: &PathBuf) -> Result<ShoreConfig> {
+    ShoreConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn open(path: &PathBuf) -> Result<ShoreState> {
+    let config = load(path)?;
+    ShoreState::open(config).context("opening the shore database")
+}
+
+fn read_password() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from standard input")?;
+    let pw = s.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        bail!(
+            "no password on standard input (pipe it in: echo 'secret' | keelson-shore user add ...)"
+        );
+    }
+    Ok(pw)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::PrintDefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Run { config } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            let state = open(&config)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let listen = state.config.http.listen;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                tracing::info!(%listen, "shore listening");
+                let cancel = CancellationToken::new();
+                let stop = cancel.clone();
+                tokio::spawn(async move {
+                    keelson_shore::shutdown_signal().await;
+                    stop.cancel();
+                });
+                keelson_shore::serve(state, listener, cancel)
+                    .await
+                    .context("serving HTTP")
+            })
+        }
+        Command::Vessel { command } => match command {
+            VesselCommand::Add {
+                id,
+                name,
+                public_key,
+                config,
+            } => {
+                let state = open(&config)?;
+                keelson_shore::add_vessel(&state.db, &id, &name, &public_key)
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+                println!("vessel {id} registered");
+                Ok(())
+            }
+            VesselCommand::List { config } => {
+                let state = open(&config)?;
+                for v in state.db.vessels()? {
+                    println!("{}\t{}\t{}", v.id, v.name, v.public_key);
+                }
+                Ok(())
+            }
+        },
+        Command::User { command } => match command {
+            UserCommand::Add {
+                username,
+                role,
+                config,
+            } => {
+                let state = open(&config)?;
+                let pw = read_password()?;
+                keelson_shore::add_user(&state.db, &username, role, &pw)
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+                println!("user {username} ({role}) saved");
+                Ok(())
+            }
+        },
+    }
+}

@@ -1,0 +1,268 @@
+//! The endpoint vessels sync with (`/sync/v1/...`).
+//!
+//! Every request is signed with the vessel's Ed25519 key. The shore checks,
+//! in this order: the vessel is registered, the signature covers this
+//! method, path and body, the timestamp is within the allowed skew, and the
+//! nonce was never used before (nonces are kept in the database, so a
+//! replay is refused even after a restart). Only then is the body decoded.
+
+use crate::ShoreState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use keelson_records::{IncomingChange, RecordError, apply_remote};
+use keelson_store::{NonceOutcome, VesselRow};
+use keelson_sync::SyncError;
+use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
+use keelson_sync::signing::{RequestSignature, verify_request};
+use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
+use keelson_web::metrics::Counter;
+use keelson_web::metrics::Metrics;
+use keelson_web::{AppError, blocking};
+
+/// Counters of the sync endpoint.
+#[derive(Clone, Debug)]
+pub struct SyncMetrics {
+    /// Changes applied from vessels.
+    pub changes_applied: Counter,
+    /// Sync requests refused (bad signature, replay, malformed, foreign records).
+    pub requests_refused: Counter,
+    /// Bytes of sync request bodies received.
+    pub bytes_received: Counter,
+    /// Bytes of chunks sent to vessels.
+    pub bytes_sent: Counter,
+}
+
+impl SyncMetrics {
+    /// Registers the counters.
+    pub fn register(m: &Metrics) -> SyncMetrics {
+        SyncMetrics {
+            changes_applied: m.counter(
+                "sync_changes_applied",
+                "Record changes applied from vessels",
+            ),
+            requests_refused: m.counter("sync_requests_refused", "Sync requests refused"),
+            bytes_received: m.counter(
+                "sync_bytes_received",
+                "Bytes of sync request bodies received",
+            ),
+            bytes_sent: m.counter("sync_bytes_sent", "Bytes of sync chunks sent to vessels"),
+        }
+    }
+}
+
+/// The sync routes, with the body limit from the configuration.
+pub fn router(state: &ShoreState) -> Router<ShoreState> {
+    Router::new()
+        .route(protocol::SESSION_PATH, post(session))
+        .route(protocol::RECORDS_CHUNKS_PATH, post(records_chunk))
+        .route(protocol::RECORDS_PULL_PATH, post(records_pull))
+        .layer(DefaultBodyLimit::max(state.config.sync.max_request_bytes))
+}
+
+/// Checks a request's signature and nonce; returns the vessel.
+async fn authenticate(
+    state: &ShoreState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<VesselRow, AppError> {
+    state.sync_metrics.bytes_received.inc_by(body.len() as u64);
+    let refuse = |detail: String| {
+        state.sync_metrics.requests_refused.inc();
+        tracing::warn!(path = %uri.path(), reason = %detail, "sync request refused");
+        AppError::Unauthenticated(detail)
+    };
+    let sig = RequestSignature::from_header_lookup(|name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    })
+    .map_err(|e| refuse(format!("missing or malformed signature headers: {e}")))?;
+    let db = state.db.clone();
+    let vessel_id = sig.vessel_id.clone();
+    let vessel = blocking(move || Ok(db.vessel(&vessel_id)?))
+        .await?
+        .ok_or_else(|| refuse(format!("vessel `{}` is not registered", sig.vessel_id)))?;
+    let now = chrono::Utc::now().timestamp();
+    let skew = state.config.sync.max_clock_skew_secs;
+    verify_request(
+        &vessel.public_key,
+        &sig,
+        method.as_str(),
+        uri.path(),
+        body,
+        now,
+        skew,
+    )
+    .map_err(|e| refuse(format!("signature refused: {e}")))?;
+    let db = state.db.clone();
+    let expires = (sig.timestamp + skew + 1) * 1000;
+    let (vid, nonce) = (vessel.id.clone(), sig.nonce.clone());
+    let outcome = blocking(move || Ok(db.use_nonce(&vid, &nonce, expires)?)).await?;
+    if outcome == NonceOutcome::Replayed {
+        return Err(refuse(
+            "replayed request: this nonce was used before".into(),
+        ));
+    }
+    Ok(vessel)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("malformed request body: {e}")))
+}
+
+async fn session(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<SessionResponse>, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let req: SessionRequest = json_body(&body)?;
+    if req.vessel_id != vessel.id {
+        return Err(AppError::Forbidden(
+            "the body names another vessel than the signature".into(),
+        ));
+    }
+    let db = state.db.clone();
+    let id = vessel.id.clone();
+    let available = blocking(move || {
+        db.touch_vessel_sync(&id)?;
+        Ok(db.last_outbound_seq(&id)?)
+    })
+    .await?;
+    tracing::info!(
+        vessel = %vessel.id,
+        vessel_sent = req.records_sent,
+        shore_acked = vessel.records_acked,
+        "sync session opened"
+    );
+    Ok(axum::Json(SessionResponse {
+        records_acked: vessel.records_acked,
+        records_available: available,
+    }))
+}
+
+async fn records_chunk(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ChunkAck>, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let chunk = match wire::decode_chunk(&body, wire::MAX_DECODED_BYTES) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(
+                quarantine(&state, &vessel.id, format!("undecodable chunk: {e}"), &body).await,
+            );
+        }
+    };
+    if chunk.vessel_id != vessel.id || chunk.lane != Lane::Records {
+        let why = format!(
+            "chunk for vessel `{}` lane {:?} sent by `{}`",
+            chunk.vessel_id, chunk.lane, vessel.id
+        );
+        return Err(quarantine(&state, &vessel.id, why, &body).await);
+    }
+    let last = chunk.entries.last().map_or(0, |e| e.seq);
+    let incoming: Vec<IncomingChange> = chunk
+        .entries
+        .into_iter()
+        .map(|e| IncomingChange {
+            record_id: e.record_id,
+            change: e.change,
+        })
+        .collect();
+    let db = state.db.clone();
+    let vid = vessel.id.clone();
+    let result = blocking(move || {
+        let mut acked = 0;
+        let outcome = apply_remote(&db, &vid, &incoming, |tx| {
+            acked = tx.set_vessel_acked(&vid, last)?;
+            Ok(())
+        });
+        Ok(outcome.map(|o| (o, acked)))
+    })
+    .await?;
+    match result {
+        Ok((outcome, acked)) => {
+            state
+                .sync_metrics
+                .changes_applied
+                .inc_by(outcome.applied as u64);
+            tracing::info!(
+                vessel = %vessel.id,
+                applied = outcome.applied,
+                duplicates = outcome.duplicates,
+                acked,
+                "records chunk applied"
+            );
+            Ok(axum::Json(ChunkAck {
+                lane: Lane::Records,
+                acked_seq: acked,
+            }))
+        }
+        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(e) => Err(quarantine(&state, &vessel.id, format!("refused batch: {e}"), &body).await),
+    }
+}
+
+/// Keeps a refused batch for inspection and answers 422-style as a 400
+/// (or 403 for changes to another vessel's records).
+async fn quarantine(state: &ShoreState, vessel_id: &str, reason: String, body: &Bytes) -> AppError {
+    state.sync_metrics.requests_refused.inc();
+    tracing::warn!(vessel = %vessel_id, reason = %reason, bytes = body.len(), "sync batch quarantined");
+    let db = state.db.clone();
+    let (vid, why, payload) = (vessel_id.to_owned(), reason.clone(), body.to_vec());
+    if let Err(e) = blocking(move || Ok(db.quarantine(&vid, &why, &payload)?)).await {
+        return e;
+    }
+    if reason.contains("belongs to vessel") || reason.contains("sent by") {
+        AppError::Forbidden(reason)
+    } else {
+        AppError::BadRequest(reason)
+    }
+}
+
+async fn records_pull(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let req: PullRequest = json_body(&body)?;
+    if req.lane != Lane::Records {
+        return Err(AppError::BadRequest(
+            "only the records lane can be pulled".into(),
+        ));
+    }
+    let max_bytes = (req.max_bytes as usize).clamp(1024, wire::MAX_CHUNK_BYTES);
+    let db = state.db.clone();
+    let vid = vessel.id.clone();
+    let rows = blocking(move || Ok(db.outbound_changes(&vid, req.after, max_bytes)?)).await?;
+    let chunk = Chunk {
+        lane: Lane::Records,
+        vessel_id: vessel.id.clone(),
+        entries: rows
+            .into_iter()
+            .map(|r| ChangeEntry {
+                seq: r.seq,
+                record_id: r.record_id,
+                change: r.change,
+            })
+            .collect(),
+    };
+    let bytes = wire::encode_chunk(&chunk).map_err(|e: SyncError| AppError::internal(e))?;
+    state.sync_metrics.bytes_sent.inc_by(bytes.len() as u64);
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}

@@ -1,0 +1,132 @@
+//! The shore office's pages: the fleet, a vessel's faults, a fault with its
+//! comments.
+
+use crate::api::{add_shore_comment, fault_of, faults_of, vessel_summaries};
+use crate::{ShoreState, role_of};
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use keelson_web::layout::page;
+use keelson_web::session::page_error;
+use keelson_web::{PageUser, blocking, views};
+use maud::html;
+use serde::Deserialize;
+
+/// The page routes.
+pub fn router() -> Router<ShoreState> {
+    Router::new()
+        .route("/", get(fleet))
+        .route("/vessels/{id}", get(vessel))
+        .route("/vessels/{id}/faults/{fault_id}", get(fault))
+        .route(
+            "/vessels/{id}/faults/{fault_id}/comments",
+            axum::routing::post(comment),
+        )
+}
+
+async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Response {
+    let s = state.clone();
+    let vessels = match blocking(move || vessel_summaries(&s)).await {
+        Ok(v) => v,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let body = html! {
+        h1 { "Fleet" }
+        @if vessels.is_empty() {
+            p.muted { "No vessels registered yet. Register one with "
+                code { "keelson-shore vessel add --id ID --name NAME --public-key KEY" } "." }
+        } @else {
+            table {
+                thead { tr { th { "Vessel" } th { "Last sync" } th { "Open faults" } } }
+                tbody {
+                    @for v in &vessels {
+                        tr {
+                            td { a href={ "/vessels/" (v.id) } { (v.name) } " " span.muted { "(" (v.id) ")" } }
+                            td { (v.last_sync.as_deref().unwrap_or("never")) }
+                            td {
+                                @if v.open_faults.is_empty() { span.muted { "none" } }
+                                @for (sev, n) in &v.open_faults {
+                                    span class={ "pill sev-" (sev) } { (n) " " (sev) } " "
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Html(page(&state.site, "Fleet", Some(&user), body).into_string()).into_response()
+}
+
+async fn vessel(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let (s, vid) = (state.clone(), id.clone());
+    let loaded = blocking(move || {
+        let v = s.db.vessel(&vid)?;
+        Ok((v, faults_of(&s, &vid)?))
+    })
+    .await;
+    let (v, faults) = match loaded {
+        Ok((Some(v), f)) => (v, f),
+        Ok((None, _)) => {
+            return page_error(
+                &state.site,
+                Some(&user),
+                keelson_web::AppError::NotFound("no such vessel".into()),
+            );
+        }
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let body = html! {
+        p { a href="/" { "← Fleet" } }
+        h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
+        h2 { "Faults" }
+        (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
+    };
+    Html(page(&state.site, &v.name, Some(&user), body).into_string()).into_response()
+}
+
+async fn fault(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, fault_id)): Path<(String, String)>,
+) -> Response {
+    let (s, vid, fid) = (state.clone(), id.clone(), fault_id.clone());
+    let f = match blocking(move || fault_of(&s, &vid, &fid)).await {
+        Ok(f) => f,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let may_comment = role_of(&user).map(|r| r.may_comment()).unwrap_or(false);
+    let action = format!("/vessels/{id}/faults/{fault_id}/comments");
+    let body = html! {
+        p { a href={ "/vessels/" (id) } { "← Faults of " (id) } }
+        h1 { (f.title) }
+        (views::fault_details(&f))
+        (views::comments(&f, may_comment.then_some(action.as_str())))
+        @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
+    };
+    Html(page(&state.site, &f.title, Some(&user), body).into_string()).into_response()
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    text: String,
+}
+
+async fn comment(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, fault_id)): Path<(String, String)>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let (s, u, vid, fid) = (state.clone(), user.clone(), id.clone(), fault_id.clone());
+    match blocking(move || add_shore_comment(&s, &u, &vid, &fid, &form.text)).await {
+        Ok(_) => Redirect::to(&format!("/vessels/{id}/faults/{fault_id}")).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}

@@ -1,0 +1,162 @@
+//! Bad input to the ship's REST API gets a clear JSON error with the right
+//! status, never a panic or an internal message.
+
+#![allow(clippy::unwrap_used)]
+
+use keelson_tests::{Api, edge_config, start_edge};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+fn assert_error(what: &str, status: u16, expect: u16, body: &Value) {
+    assert_eq!(status, expect, "{what}: {body}");
+    assert!(body["error"].is_string(), "{what}: {body}");
+    assert!(body["detail"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_api_input_gets_clear_json_errors() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    // No device and no shore: only the API is under test.
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let anon = Api::anonymous(&edge.url);
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    use reqwest::Method as M;
+
+    let (s, b) = anon.send(M::GET, "/api/v1/faults", None).await;
+    assert_error("no token", s, 401, &b);
+    let (s, b) = anon
+        .send(
+            M::POST,
+            "/api/v1/faults",
+            Some(json!({"title": "x", "severity": "low"})),
+        )
+        .await;
+    assert_error("anonymous write", s, 401, &b);
+    let (s, b) = anon
+        .send(
+            M::POST,
+            "/api/v1/session",
+            Some(json!({"username": "chief", "password": "wrong"})),
+        )
+        .await;
+    assert_error("wrong password", s, 401, &b);
+
+    let (s, b) = chief
+        .send(
+            M::POST,
+            "/api/v1/faults",
+            Some(json!({"title": "", "severity": "low"})),
+        )
+        .await;
+    assert_error("empty title", s, 400, &b);
+    assert!(b["detail"].as_str().unwrap().contains("title"), "{b}");
+    let (s, b) = chief
+        .send(
+            M::POST,
+            "/api/v1/faults",
+            Some(json!({"title": "Leak", "severity": "apocalyptic"})),
+        )
+        .await;
+    assert_error("unknown severity", s, 400, &b);
+    let (s, b) = chief
+        .send(
+            M::POST,
+            "/api/v1/faults",
+            Some(json!({"title": "Leak", "severity": "low", "colour": "red"})),
+        )
+        .await;
+    assert_error("unknown field", s, 400, &b);
+
+    // Malformed JSON.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/faults", edge.url))
+        .bearer_auth(chief.token().unwrap())
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_error("malformed JSON", status, 400, &body);
+
+    let (s, b) = chief
+        .send(M::GET, "/api/v1/faults/does-not-exist", None)
+        .await;
+    assert_error("unknown fault", s, 404, &b);
+    let (s, b) = chief.send(M::GET, "/api/v1/tags/nope/samples", None).await;
+    assert_error("unknown tag", s, 404, &b);
+    let (s, b) = chief
+        .send(M::GET, "/api/v1/tags/nope/samples?from=yesterday", None)
+        .await;
+    assert_error("bad timestamp", s, 400, &b);
+    let (s, b) = chief.send(M::GET, "/api/v1/nothing-here", None).await;
+    assert_error("unknown route", s, 404, &b);
+
+    // Role and life-cycle rules.
+    let f = chief
+        .post(
+            "/api/v1/faults",
+            json!({"title": "Leak", "severity": "low"}),
+            201,
+        )
+        .await;
+    let path = format!("/api/v1/faults/{}", f["id"].as_str().unwrap());
+    let (s, b) = crew
+        .send(M::PATCH, &path, Some(json!({"status": "resolved"})))
+        .await;
+    assert_error("crew changes status", s, 403, &b);
+    let (s, b) = chief
+        .send(M::PATCH, &path, Some(json!({"status": "closed"})))
+        .await;
+    assert_error("open straight to closed", s, 409, &b);
+    let (s, b) = chief.send(M::PATCH, &path, Some(json!({}))).await;
+    assert_error("empty patch", s, 400, &b);
+    let (s, b) = crew
+        .send(M::POST, "/api/v1/sync/now", Some(json!({})))
+        .await;
+    assert_error("crew starts a sync", s, 403, &b);
+    crew.post(
+        &format!("{path}/comments"),
+        json!({"text": "Seen it too"}),
+        201,
+    )
+    .await;
+    let (s, b) = crew
+        .send(
+            M::POST,
+            &format!("{path}/comments"),
+            Some(json!({"text": "   "})),
+        )
+        .await;
+    assert_error("empty comment", s, 400, &b);
+
+    // An oversized body is refused before it is read whole.
+    let (s, _) = chief
+        .send(
+            M::POST,
+            "/api/v1/faults",
+            Some(json!({"title": "x".repeat(2 << 20), "severity": "low"})),
+        )
+        .await;
+    assert_eq!(s, 413);
+
+    // Health and metrics need no login.
+    let health = reqwest::get(format!("{}/healthz", edge.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = reqwest::get(format!("{}/metrics", edge.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("keelson_http_requests_total"), "{metrics}");
+    cancel.cancel();
+}

@@ -1,0 +1,204 @@
+//! Shared helpers for the end-to-end tests: start a real shore and a real
+//! edge agent (their libraries, on loopback port 0), talk to their APIs,
+//! and wait for a condition instead of sleeping.
+
+#![allow(clippy::unwrap_used)]
+
+use keelson_edge::demo::{DemoOptions, demo_config};
+use keelson_edge::{EdgeConfig, RunningEdge};
+use keelson_model::{Role, ShoreRole};
+use keelson_shore::{ShoreConfig, ShoreState};
+use serde_json::Value;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A shore running on a loopback port.
+pub struct TestShore {
+    /// Its base URL.
+    pub url: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its state (database access for before/after comparisons).
+    pub state: ShoreState,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a shore with a superintendent `office` / `office`.
+pub async fn start_shore(cancel: &CancellationToken) -> TestShore {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ShoreConfig::parse("test", keelson_shore::DEFAULT_CONFIG).unwrap();
+    config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.storage.data_dir = dir.path().to_owned();
+    let state = ShoreState::open(config).unwrap();
+    keelson_shore::add_user(&state.db, "office", ShoreRole::Superintendent, "office").unwrap();
+    keelson_shore::add_user(&state.db, "viewer", ShoreRole::Viewer, "viewer").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(keelson_shore::serve(
+        state.clone(),
+        listener,
+        cancel.clone(),
+    ));
+    TestShore {
+        url: format!("http://{addr}"),
+        addr,
+        state,
+        _dir: dir,
+    }
+}
+
+/// An edge agent running on a loopback port.
+pub struct TestEdge {
+    /// Its base URL.
+    pub url: String,
+    /// The running agent.
+    pub edge: RunningEdge,
+    /// Its data directory.
+    pub dir: tempfile::TempDir,
+}
+
+/// The demo's edge configuration, on port 0 in a fresh directory, polling
+/// `device` and syncing through `link` (sync only when triggered, so tests
+/// decide when it happens).
+pub fn edge_config(dir: &std::path::Path, device: SocketAddr, link: SocketAddr) -> EdgeConfig {
+    let opts = DemoOptions {
+        data_dir: dir.to_owned(),
+        ship_port: 0,
+        shore_port: 0,
+        sync_interval_secs: 3600,
+    };
+    let mut c = demo_config(&opts, device, link);
+    c.sync.request_timeout_secs = 10;
+    c
+}
+
+/// Starts an edge agent with users `chief` (chief engineer) and `crew`.
+pub async fn start_edge(
+    dir: tempfile::TempDir,
+    config: EdgeConfig,
+    cancel: &CancellationToken,
+) -> TestEdge {
+    std::fs::create_dir_all(&config.storage.data_dir).unwrap();
+    {
+        let db =
+            keelson_store::Db::open(&config.storage.data_dir, keelson_store::Site::Edge).unwrap();
+        keelson_edge::add_user(&db, "chief", Role::ChiefEngineer, "chief").unwrap();
+        keelson_edge::add_user(&db, "crew", Role::Crew, "crew").unwrap();
+    }
+    let edge = keelson_edge::start(config, cancel.clone()).await.unwrap();
+    TestEdge {
+        url: format!("http://{}", edge.addr),
+        edge,
+        dir,
+    }
+}
+
+/// A small JSON API client.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// An anonymous client.
+    pub fn anonymous(base: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            token: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Logs in and returns a client with the bearer token.
+    pub async fn login(base: &str, username: &str, password: &str) -> Api {
+        let api = Api::anonymous(base);
+        let (status, body) = api
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/session",
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "login as {username}: {body}");
+        Api {
+            token: Some(body["token"].as_str().unwrap().to_owned()),
+            ..api
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The bearer token, when logged in.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Sends a request and returns the status and the JSON body (Null when
+    /// the body is not JSON).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET, expecting 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// POST, expecting `expect`.
+    pub async fn post(&self, path: &str, body: Value, expect: u16) -> Value {
+        let (status, resp) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, expect, "POST {path}: {resp}");
+        resp
+    }
+
+    /// PATCH, expecting `expect`.
+    pub async fn patch(&self, path: &str, body: Value, expect: u16) -> Value {
+        let (status, resp) = self.send(reqwest::Method::PATCH, path, Some(body)).await;
+        assert_eq!(status, expect, "PATCH {path}: {resp}");
+        resp
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing the test
+/// with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
