@@ -144,6 +144,35 @@ impl EdgeConfig {
     }
 }
 
+/// The configuration `keelson-edge init` writes: the default file with the
+/// vessel, the shore and the key filled in and sync switched on, comments
+/// kept. The result is checked before it is returned.
+pub fn init_config(
+    vessel_id: &str,
+    name: &str,
+    shore_url: &str,
+    key_file: &Path,
+) -> Result<String, ConfigError> {
+    let mut doc: toml_edit::DocumentMut =
+        DEFAULT_CONFIG
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError {
+                file: "default configuration".into(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: e.to_string(),
+            })?;
+    doc["vessel"]["id"] = toml_edit::value(vessel_id);
+    doc["vessel"]["name"] = toml_edit::value(name);
+    doc["sync"]["enabled"] = toml_edit::value(true);
+    doc["sync"]["shore_url"] = toml_edit::value(shore_url);
+    doc["sync"]["key_file"] = toml_edit::value(key_file.display().to_string());
+    let text = doc.to_string();
+    EdgeConfig::parse("the new configuration", &text)?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,33 +218,4 @@ mod tests {
                 + 1
         );
     }
-}
-
-/// The configuration `keelson-edge init` writes: the default file with the
-/// vessel, the shore and the key filled in and sync switched on, comments
-/// kept. The result is checked before it is returned.
-pub fn init_config(
-    vessel_id: &str,
-    name: &str,
-    shore_url: &str,
-    key_file: &Path,
-) -> Result<String, ConfigError> {
-    let mut doc: toml_edit::DocumentMut =
-        DEFAULT_CONFIG
-            .parse()
-            .map_err(|e: toml_edit::TomlError| ConfigError {
-                file: "default configuration".into(),
-                line: 0,
-                column: 0,
-                key: String::new(),
-                message: e.to_string(),
-            })?;
-    doc["vessel"]["id"] = toml_edit::value(vessel_id);
-    doc["vessel"]["name"] = toml_edit::value(name);
-    doc["sync"]["enabled"] = toml_edit::value(true);
-    doc["sync"]["shore_url"] = toml_edit::value(shore_url);
-    doc["sync"]["key_file"] = toml_edit::value(key_file.display().to_string());
-    let text = doc.to_string();
-    EdgeConfig::parse("the new configuration", &text)?;
-    Ok(text)
 }

@@ -87,7 +87,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-            let e = load(&path).err().expect("must refuse");
+            let e = load(&path).expect_err("must refuse");
             assert!(e.to_string().contains("chmod 600"), "{e}");
         }
     }

@@ -6,7 +6,7 @@ use keelson_edge::demo::{self, DemoOptions};
 use keelson_edge::{DEFAULT_CONFIG, EdgeConfig};
 use keelson_model::Role;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_PATH: &str = "/etc/keelson/edge.toml";
@@ -94,7 +94,7 @@ enum UserCommand {
     },
 }
 
-fn load(path: &PathBuf) -> Result<EdgeConfig> {
+fn load(path: &Path) -> Result<EdgeConfig> {
     EdgeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -110,8 +110,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // Errors print as one line with their causes, never a backtrace: a
+    // configuration error must read `file:line:column: key: what`.
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use keelson_model::ShoreRole;
 use keelson_shore::{DEFAULT_CONFIG, ShoreConfig, ShoreState};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_PATH: &str = "/etc/keelson/shore.toml";
@@ -87,11 +87,11 @@ enum UserCommand {
     },
 }
 
-fn load(path: &PathBuf) -> Result<ShoreConfig> {
+fn load(path: &Path) -> Result<ShoreConfig> {
     ShoreConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn open(path: &PathBuf) -> Result<ShoreState> {
+fn open(path: &Path) -> Result<ShoreState> {
     let config = load(path)?;
     ShoreState::open(config).context("opening the shore database")
 }
@@ -110,8 +110,19 @@ fn read_password() -> Result<String> {
     Ok(pw)
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // Errors print as one line with their causes, never a backtrace: a
+    // configuration error must read `file:line:column: key: what`.
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");
