@@ -1,9 +1,8 @@
 //! The edge agent's configuration file.
 
-use keelson_config::ConfigError;
+pub use keelson_config::{ConfigError, HttpConfig, StorageConfig};
 use keelson_ingest::IngestConfig;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The default configuration, embedded in the binary.
@@ -34,25 +33,6 @@ pub struct VesselConfig {
     pub id: String,
     /// The vessel's name.
     pub name: String,
-}
-
-/// The ship LAN listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Mark the session cookie `Secure`.
-    #[serde(default)]
-    pub secure_cookies: bool,
-}
-
-/// Where data lives.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Directory of the database.
-    pub data_dir: PathBuf,
 }
 
 /// Sync with the shore.
@@ -132,14 +112,7 @@ impl EdgeConfig {
 
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = keelson_config::read(path)?;
         Self::parse(&file, &text)
     }
 }

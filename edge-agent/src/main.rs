@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use keelson_edge::demo::{self, DemoOptions};
 use keelson_edge::{DEFAULT_CONFIG, EdgeConfig};
 use keelson_model::Role;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -98,28 +97,12 @@ fn load(path: &Path) -> Result<EdgeConfig> {
     EdgeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
 fn main() -> std::process::ExitCode {
-    // Errors print as one line with their causes, never a backtrace: a
-    // configuration error must read `file:line:column: key: what`.
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    keelson_config::cli::finish(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -134,7 +117,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run { config } => {
-            init_tracing();
+            keelson_config::cli::init_tracing("info");
             let config = load(&config)?;
             runtime()?.block_on(async move {
                 let cancel = CancellationToken::new();
@@ -152,12 +135,7 @@ fn run(cli: Cli) -> Result<()> {
             shore_port,
             sync_interval,
         } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "warn".into()),
-                )
-                .init();
+            keelson_config::cli::init_tracing("warn");
             runtime()?.block_on(demo::run(DemoOptions {
                 data_dir,
                 ship_port,
@@ -212,17 +190,9 @@ fn run(cli: Cli) -> Result<()> {
                 let db =
                     keelson_store::Db::open(&config.storage.data_dir, keelson_store::Site::Edge)
                         .context("opening the vessel database")?;
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .context("reading the password from standard input")?;
-                let pw = s.trim_end_matches(['\n', '\r']);
-                if pw.is_empty() {
-                    bail!(
-                        "no password on standard input (pipe it in: echo 'secret' | keelson-edge user add ...)"
-                    );
-                }
-                keelson_edge::add_user(&db, &username, role, pw)
+                let pw = keelson_config::cli::read_password("keelson-edge")
+                    .map_err(anyhow::Error::msg)?;
+                keelson_edge::add_user(&db, &username, role, &pw)
                     .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
                 println!("user {username} ({role}) saved");
                 Ok(())

@@ -252,10 +252,7 @@ impl SyncClient {
             let incoming: Vec<IncomingChange> = chunk
                 .entries
                 .into_iter()
-                .map(|e| IncomingChange {
-                    record_id: e.record_id,
-                    change: e.change,
-                })
+                .map(IncomingChange::from)
                 .collect();
             let v = vessel.clone();
             // The cursor moves in the transaction that stores the changes.

@@ -52,9 +52,14 @@ fn default_config_prints_and_checks() {
 fn a_bad_config_gets_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("edge.toml");
-    let bad = text(&edge(&["print-default-config"]).stdout).replace("chunk_bytes = 32768", "chunk_bytes = \"big\"");
+    let bad = text(&edge(&["print-default-config"]).stdout)
+        .replace("chunk_bytes = 32768", "chunk_bytes = \"big\"");
     std::fs::write(&path, &bad).expect("write");
-    let line = bad.lines().position(|l| l.starts_with("chunk_bytes")).expect("line") + 1;
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("chunk_bytes"))
+        .expect("line")
+        + 1;
     let out = edge(&["check-config", "--config", path.to_str().expect("utf-8")]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
@@ -63,8 +68,14 @@ fn a_bad_config_gets_one_clear_line() {
         first.starts_with(&format!("error: {}:{line}:", path.display())),
         "file:line first: {first}"
     );
-    assert!(first.contains("`sync.chunk_bytes`"), "names the key: {first}");
-    assert!(first.contains("invalid type"), "says what is wrong: {first}");
+    assert!(
+        first.contains("`sync.chunk_bytes`"),
+        "names the key: {first}"
+    );
+    assert!(
+        first.contains("invalid type"),
+        "says what is wrong: {first}"
+    );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
 
@@ -113,12 +124,23 @@ fn init_writes_config_and_a_private_key() {
     forced.push("--force");
     let out = edge(&forced);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("public key: {public}")), "key kept");
+    assert!(
+        text(&out.stdout).contains(&format!("public key: {public}")),
+        "key kept"
+    );
 }
 
 fn user_add(config: &Path, username: &str, role: &str, password: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keelson-edge"))
-        .args(["user", "add", "--username", username, "--role", role, "--config"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            username,
+            "--role",
+            role,
+            "--config",
+        ])
         .arg(config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -127,7 +149,11 @@ fn user_add(config: &Path, username: &str, role: &str, password: &str) -> Output
         .expect("spawn");
     // The program may exit before reading (a refused argument), which
     // closes the pipe; that is its answer, not a test failure.
-    let _ = child.stdin.take().expect("stdin").write_all(password.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password.as_bytes());
     child.wait_with_output().expect("wait")
 }
 

@@ -1,9 +1,8 @@
 //! The shore's configuration file.
 
-use keelson_config::ConfigError;
+pub use keelson_config::{ConfigError, HttpConfig, StorageConfig};
 use serde::Deserialize;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The default configuration, embedded in the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/keelson-shore.toml");
@@ -19,25 +18,6 @@ pub struct ShoreConfig {
     /// Sync endpoint limits.
     #[serde(default)]
     pub sync: SyncConfig,
-}
-
-/// The HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Mark the session cookie `Secure`.
-    #[serde(default)]
-    pub secure_cookies: bool,
-}
-
-/// Where data lives.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Directory of the database.
-    pub data_dir: PathBuf,
 }
 
 /// Sync endpoint limits.
@@ -94,14 +74,7 @@ impl ShoreConfig {
 
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<ShoreConfig, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = keelson_config::read(path)?;
         Self::parse(&file, &text)
     }
 }

@@ -1,10 +1,9 @@
 //! `keelson-shore`: parses the command line and calls the library.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use keelson_model::ShoreRole;
 use keelson_shore::{DEFAULT_CONFIG, ShoreConfig, ShoreState};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -96,30 +95,8 @@ fn open(path: &Path) -> Result<ShoreState> {
     ShoreState::open(config).context("opening the shore database")
 }
 
-fn read_password() -> Result<String> {
-    let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .context("reading the password from standard input")?;
-    let pw = s.trim_end_matches(['\n', '\r']).to_owned();
-    if pw.is_empty() {
-        bail!(
-            "no password on standard input (pipe it in: echo 'secret' | keelson-shore user add ...)"
-        );
-    }
-    Ok(pw)
-}
-
 fn main() -> std::process::ExitCode {
-    // Errors print as one line with their causes, never a backtrace: a
-    // configuration error must read `file:line:column: key: what`.
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    keelson_config::cli::finish(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -134,12 +111,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run { config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .init();
+            keelson_config::cli::init_tracing("info");
             let state = open(&config)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async move {
@@ -187,7 +159,8 @@ fn run(cli: Cli) -> Result<()> {
                 config,
             } => {
                 let state = open(&config)?;
-                let pw = read_password()?;
+                let pw = keelson_config::cli::read_password("keelson-shore")
+                    .map_err(anyhow::Error::msg)?;
                 keelson_shore::add_user(&state.db, &username, role, &pw)
                     .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
                 println!("user {username} ({role}) saved");

@@ -176,10 +176,7 @@ async fn records_chunk(
     let incoming: Vec<IncomingChange> = chunk
         .entries
         .into_iter()
-        .map(|e| IncomingChange {
-            record_id: e.record_id,
-            change: e.change,
-        })
+        .map(IncomingChange::from)
         .collect();
     let db = state.db.clone();
     let vid = vessel.id.clone();

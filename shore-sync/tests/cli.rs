@@ -14,7 +14,11 @@ fn shore(args: &[&str], stdin: &str) -> Output {
         .expect("spawn keelson-shore");
     // The program may exit before reading (a refused argument), which
     // closes the pipe; that is its answer, not a test failure.
-    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes());
     child.wait_with_output().expect("wait")
 }
 
@@ -59,16 +63,72 @@ fn vessels_and_users_are_registered_from_the_cli() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let key = "Wd0mAVYSh5Hh0Ag5qzxfSOspBHZMx6hB1y8ZsQX+oYc=";
-    let out = shore(&["vessel", "add", "--id", "imo9321483", "--name", "MV Nordic Star", "--public-key", key, "--config", c], "");
+    let out = shore(
+        &[
+            "vessel",
+            "add",
+            "--id",
+            "imo9321483",
+            "--name",
+            "MV Nordic Star",
+            "--public-key",
+            key,
+            "--config",
+            c,
+        ],
+        "",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = shore(&["vessel", "add", "--id", "imo1", "--name", "Bad key", "--public-key", "not-a-key", "--config", c], "");
+    let out = shore(
+        &[
+            "vessel",
+            "add",
+            "--id",
+            "imo1",
+            "--name",
+            "Bad key",
+            "--public-key",
+            "not-a-key",
+            "--config",
+            c,
+        ],
+        "",
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("public key"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("public key"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = shore(&["vessel", "list", "--config", c], "");
     assert!(text(&out.stdout).contains("imo9321483\tMV Nordic Star"));
 
-    let out = shore(&["user", "add", "--username", "office", "--role", "superintendent", "--config", c], "pw-office\n");
+    let out = shore(
+        &[
+            "user",
+            "add",
+            "--username",
+            "office",
+            "--role",
+            "superintendent",
+            "--config",
+            c,
+        ],
+        "pw-office\n",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = shore(&["user", "add", "--username", "office", "--role", "admiral", "--config", c], "pw\n");
+    let out = shore(
+        &[
+            "user",
+            "add",
+            "--username",
+            "office",
+            "--role",
+            "admiral",
+            "--config",
+            c,
+        ],
+        "pw\n",
+    );
     assert!(!out.status.success());
 }

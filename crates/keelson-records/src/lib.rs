@@ -147,6 +147,24 @@ pub struct IncomingChange {
     pub change: Vec<u8>,
 }
 
+impl From<keelson_store::ChangeRow> for IncomingChange {
+    fn from(r: keelson_store::ChangeRow) -> Self {
+        IncomingChange {
+            record_id: r.record_id,
+            change: r.change,
+        }
+    }
+}
+
+impl From<keelson_sync::wire::ChangeEntry> for IncomingChange {
+    fn from(e: keelson_sync::wire::ChangeEntry) -> Self {
+        IncomingChange {
+            record_id: e.record_id,
+            change: e.change,
+        }
+    }
+}
+
 /// What applying a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
@@ -288,13 +306,7 @@ mod tests {
     fn ship(from: &Db, to: &Db, vessel: &str, after: u64) -> u64 {
         let rows = from.outbound_changes(vessel, after, usize::MAX).unwrap();
         let last = rows.last().map_or(after, |r| r.seq);
-        let batch: Vec<IncomingChange> = rows
-            .into_iter()
-            .map(|r| IncomingChange {
-                record_id: r.record_id,
-                change: r.change,
-            })
-            .collect();
+        let batch: Vec<IncomingChange> = rows.into_iter().map(IncomingChange::from).collect();
         apply_remote(to, vessel, &batch, |_| Ok(())).unwrap();
         last
     }
@@ -405,13 +417,7 @@ mod tests {
         let fb = create_fault(&a, "va", new_fault(), "crew").unwrap();
         // Vessel B replays vessel A's changes as its own.
         let rows = a.outbound_changes("va", 0, usize::MAX).unwrap();
-        let batch: Vec<IncomingChange> = rows
-            .into_iter()
-            .map(|r| IncomingChange {
-                record_id: r.record_id,
-                change: r.change,
-            })
-            .collect();
+        let batch: Vec<IncomingChange> = rows.into_iter().map(IncomingChange::from).collect();
         let before = shore.record_counts().unwrap();
         let err = apply_remote(&shore, "vb", &batch, |_| Ok(())).unwrap_err();
         assert!(matches!(err, RecordError::WrongVessel { .. }), "{err}");
