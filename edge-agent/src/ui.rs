@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use keelson_model::{FaultPatch, NewFault, Severity, Status};
 use keelson_store::FaultFilter;
-use keelson_web::layout::page;
+use keelson_web::layout::{page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{AppError, PageUser, blocking, views};
 use maud::{Markup, html};
@@ -105,7 +105,7 @@ fn sync_summary(s: &sync_client::SyncStatus) -> Markup {
             "Sync is off."
         } @else {
             (s.records.pending_changes) " changes waiting to go ashore. "
-            "Last successful sync: " (s.last_success.as_deref().unwrap_or("never")) "."
+            "Last successful sync: " (when_rfc3339(s.last_success.as_deref())) "."
             @if let Some(e) = &s.last_error { br; span.muted { "Last attempt failed: " (e) } }
         }
     }
@@ -303,8 +303,8 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
             dl.facts {
                 dt { "Shore" } dd { (st.shore_url) @if !st.enabled { " (sync off)" } }
                 dt { "State" } dd { @if st.running { "syncing now" } @else { "idle" } }
-                dt { "Last attempt" } dd { (st.last_attempt.as_deref().unwrap_or("never")) }
-                dt { "Last success" } dd { (st.last_success.as_deref().unwrap_or("never")) }
+                dt { "Last attempt" } dd { (when_rfc3339(st.last_attempt.as_deref())) }
+                dt { "Last success" } dd { (when_rfc3339(st.last_success.as_deref())) }
                 @if let Some(e) = &st.last_error { dt { "Last error" } dd { (e) } }
                 dt { "Records waiting" } dd { (st.records.pending_changes) " changes, " (st.records.pending_bytes) " bytes" }
                 dt { "Acknowledged by shore" } dd { "up to change " (st.records.sent_acked) }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use keelson_web::layout::page;
+use keelson_web::layout::{page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{PageUser, blocking, views};
 use maud::html;
@@ -44,7 +44,7 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                     @for v in &vessels {
                         tr {
                             td { a href={ "/vessels/" (v.id) } { (v.name) } " " span.muted { "(" (v.id) ")" } }
-                            td { (v.last_sync.as_deref().unwrap_or("never")) }
+                            td { (when_rfc3339(v.last_sync.as_deref())) }
                             td {
                                 @if v.open_faults.is_empty() { span.muted { "none" } }
                                 @for (sev, n) in &v.open_faults {

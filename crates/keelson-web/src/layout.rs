@@ -88,3 +88,12 @@ pub fn error_page(site: &Site, user: Option<&CurrentUser>, status: u16, message:
 pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
+
+/// An optional RFC 3339 timestamp as the UI shows it, or `never`.
+pub fn when_rfc3339(t: Option<&str>) -> String {
+    match t.map(chrono::DateTime::parse_from_rfc3339) {
+        None => "never".into(),
+        Some(Ok(t)) => when(t.with_timezone(&chrono::Utc)),
+        Some(Err(_)) => "unknown".into(),
+    }
+}
