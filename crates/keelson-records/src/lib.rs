@@ -74,7 +74,14 @@ pub fn create_fault(
 ) -> Result<Fault, RecordError> {
     let new = new.validated()?;
     let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = FaultDoc::create(&id, vessel_id, &new, reporter, Utc::now())?;
+    let (mut doc, change) = FaultDoc::create_as(
+        db.session_actor(),
+        &id,
+        vessel_id,
+        &new,
+        reporter,
+        Utc::now(),
+    )?;
     db.transact(|tx| {
         let fault = doc.to_fault()?;
         write_local(tx, &id, &mut doc, &fault, vec![change])?;
@@ -250,7 +257,8 @@ fn load_fault(tx: &RecordTx<'_>, id: &str) -> Result<(FaultDoc, Fault), RecordEr
     if stored.kind != FAULT {
         return Err(RecordError::NotFound);
     }
-    let doc = FaultDoc::load(&stored.doc)?;
+    let mut doc = FaultDoc::load(&stored.doc)?;
+    doc.set_actor(tx.actor())?;
     let fault = doc.to_fault()?;
     Ok((doc, fault))
 }

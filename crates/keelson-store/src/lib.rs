@@ -90,6 +90,7 @@ struct Inner {
     reader: Mutex<Connection>,
     path: PathBuf,
     site: Site,
+    actor: [u8; 16],
 }
 
 impl std::fmt::Debug for Db {
@@ -118,6 +119,11 @@ impl Db {
                 reader: Mutex::new(reader),
                 path,
                 site,
+                // A fresh random actor for every open: edits are serialized by
+                // the writer lock, and a restored backup is always reopened,
+                // so two different changes never share an actor and sequence
+                // number.
+                actor: *uuid::Uuid::new_v4().as_bytes(),
             }),
         })
     }
@@ -125,6 +131,13 @@ impl Db {
     /// The database file's path.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The automerge actor id this handle's local edits are made with.
+    /// It lives for as long as the handle, so consecutive edits share it
+    /// and compress well on the wire.
+    pub fn session_actor(&self) -> &[u8; 16] {
+        &self.inner.actor
     }
 
     /// Which schema this database carries.

@@ -92,9 +92,15 @@ pub struct FaultFilter {
 /// A write transaction over records, held under the store's writer lock.
 pub struct RecordTx<'a> {
     pub(crate) tx: Transaction<'a>,
+    pub(crate) actor: [u8; 16],
 }
 
 impl RecordTx<'_> {
+    /// The automerge actor of the handle this transaction runs on.
+    pub fn actor(&self) -> &[u8; 16] {
+        &self.actor
+    }
+
     /// Loads a record's stored state.
     pub fn load(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
         Ok(self
@@ -172,7 +178,10 @@ impl Db {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let mut rtx = RecordTx { tx };
+        let mut rtx = RecordTx {
+            tx,
+            actor: *self.session_actor(),
+        };
         let out = f(&mut rtx)?;
         rtx.tx.commit().map_err(StoreError::from)?;
         Ok(out)

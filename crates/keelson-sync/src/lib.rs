@@ -18,6 +18,7 @@
 pub mod error;
 pub mod protocol;
 pub mod record;
+pub mod reference;
 pub mod signing;
 pub mod wire;
 

@@ -198,6 +198,26 @@ impl FaultDoc {
         reporter: &str,
         now: DateTime<Utc>,
     ) -> Result<(FaultDoc, Vec<u8>), SyncError> {
+        Self::create_as(
+            random_actor()?.to_bytes(),
+            id,
+            vessel_id,
+            new,
+            reporter,
+            now,
+        )
+    }
+
+    /// [`FaultDoc::create`] with a caller-chosen actor, under the conditions
+    /// listed on [`FaultDoc::set_actor`].
+    pub fn create_as(
+        actor: &[u8],
+        id: &str,
+        vessel_id: &str,
+        new: &NewFault,
+        reporter: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(FaultDoc, Vec<u8>), SyncError> {
         validate_record_id("id", id)?;
         validate_vessel_id(vessel_id)?;
         validate_person("reporter", reporter)?;
@@ -205,8 +225,9 @@ impl FaultDoc {
         let at = ScalarValue::Timestamp(now.timestamp_millis());
 
         let mut fault = FaultDoc {
-            doc: AutoCommit::new().with_actor(random_actor()?),
+            doc: AutoCommit::new(),
         };
+        fault.set_actor(actor)?;
         let change = fault.transact(|d| {
             d.put(ROOT, key::KIND, FAULT_KIND)?;
             d.put(ROOT, key::SCHEMA, FAULT_SCHEMA)?;
@@ -305,13 +326,7 @@ impl FaultDoc {
     /// Heads this document does not know are ignored, which only makes the
     /// answer larger, never incomplete.
     pub fn changes_after(&mut self, heads: &[String]) -> Result<Vec<Vec<u8>>, SyncError> {
-        let heads = heads
-            .iter()
-            .map(|h| {
-                h.parse::<ChangeHash>()
-                    .map_err(|e| SyncError::malformed(format!("change hash {h:?}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let heads = parse_hashes(heads)?;
         Ok(self
             .doc
             .get_changes(&heads)
@@ -320,7 +335,20 @@ impl FaultDoc {
             .collect())
     }
 
-    /// Applies a user's edit. Only fields whose value actually differs are
+    /// Packs the changes `hashes` (hex) of this document into one automerge
+    /// bundle: the document encoding's columnar tricks applied to a set of
+    /// changes, which names dependencies inside the set by index instead of
+    /// by 32-byte hash. It is far smaller on the wire than the changes one
+    /// by one, and [`expand_bundle`] turns it back into the same changes.
+    pub fn bundle(&self, hashes: &[String]) -> Result<Vec<u8>, SyncError> {
+        let hashes = parse_hashes(hashes)?;
+        let bundle = self
+            .doc
+            .bundle(hashes)
+            .map_err(|e| SyncError::Internal(format!("bundling changes: {e}")))?;
+        Ok(bundle.bytes().to_vec())
+    }
+
     /// written (and then `updated_at` too), so re-sending the same form makes
     /// no change at all: the result is `None`.
     ///
@@ -572,6 +600,45 @@ impl FaultDoc {
 /// the last edit must not make the fault look older than it is.
 fn updated_at_after(current: &Fault, now: DateTime<Utc>) -> ScalarValue {
     ScalarValue::Timestamp(now.max(current.updated_at).timestamp_millis())
+}
+
+/// Turns a bundle made by [`FaultDoc::bundle`] back into the raw changes it
+/// holds that `base` (the receiver's copy of the record, or `None` for a
+/// record it does not have) lacks. The bundle is only decoded, on a scratch
+/// copy: nothing is applied, so the caller can check and apply the changes
+/// as usual. A bundle that depends on changes `base` lacks is
+/// [`SyncError::MissingDependencies`]; one that does not decode is
+/// [`SyncError::Malformed`].
+pub fn expand_bundle(base: Option<&FaultDoc>, bundle: &[u8]) -> Result<Vec<Vec<u8>>, SyncError> {
+    let mut trial = match base {
+        Some(b) => b.doc.clone(),
+        None => AutoCommit::new(),
+    };
+    let before = trial.get_heads();
+    trial
+        .load_incremental(bundle)
+        .map_err(|e| SyncError::malformed(format!("bundle: {e}")))?;
+    let missing = trial.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(SyncError::MissingDependencies(
+            missing.iter().map(ToString::to_string).collect(),
+        ));
+    }
+    Ok(trial
+        .get_changes(&before)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect())
+}
+
+fn parse_hashes(hashes: &[String]) -> Result<Vec<ChangeHash>, SyncError> {
+    hashes
+        .iter()
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|e| SyncError::malformed(format!("change hash {h:?}: {e}")))
+        })
+        .collect()
 }
 
 fn parse_change(bytes: &[u8]) -> Result<Change, SyncError> {
