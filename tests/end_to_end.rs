@@ -302,6 +302,7 @@ async fn a_drop_mid_session_resumes_from_the_last_ack_without_duplicates() {
     let w = world_with(LinkProfile {
         one_way_latency: Duration::from_millis(20),
         rate_bytes_per_sec: Some(40_000),
+        ..LinkProfile::ideal()
     })
     .await;
     for i in 0..40 {
@@ -350,5 +351,78 @@ async fn a_drop_mid_session_resumes_from_the_last_ack_without_duplicates() {
         (40, 40),
         "every change stored exactly once ashore"
     );
+    w.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_drops_during_one_catch_up_still_converge() {
+    // Outages every 120 ms on a slow link: chunks must shrink to fit between
+    // them, and every cut chunk is resumed from the last acknowledgement.
+    let w = world_with(LinkProfile {
+        one_way_latency: Duration::from_millis(2),
+        rate_bytes_per_sec: Some(40_000),
+        drop_every: Some(Duration::from_millis(120)),
+        drop_for: Duration::from_millis(10),
+        ..LinkProfile::ideal()
+    })
+    .await;
+    let mut faults = 0u64;
+    let add = async |n: u64, faults: &mut u64| {
+        for _ in 0..n {
+            w.ship
+                .post(
+                    "/api/v1/faults",
+                    json!({"title": format!("Fault {}", *faults), "description": noise(*faults, 3000), "severity": "low"}),
+                    201,
+                )
+                .await;
+            *faults += 1;
+        }
+    };
+    add(150, &mut faults).await;
+    w.link.set_up(true);
+    let drops_before = w.link.drops();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let last = w.edge.edge.state.db.last_outbound_seq(DEMO_VESSEL).unwrap();
+        let acked = w
+            .shore
+            .state
+            .db
+            .vessel(DEMO_VESSEL)
+            .unwrap()
+            .unwrap()
+            .records_acked;
+        if acked >= last {
+            if w.link.drops() - drops_before >= 100 {
+                break;
+            }
+            // Everything arrived before a hundred outages: more work comes in
+            // while the catch-up goes on, as it does on board.
+            add(30, &mut faults).await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "catch-up did not converge in time"
+        );
+        w.edge.edge.state.sync.trigger();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(w.link.drops() - drops_before >= 100);
+    let shore_faults = w
+        .office
+        .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/faults?"))
+        .await;
+    assert_eq!(shore_faults.as_array().unwrap().len() as u64, faults);
+    let (records, changes) = w.shore.state.db.record_counts().unwrap();
+    assert_eq!(
+        (records, changes),
+        (faults, faults),
+        "nothing lost, nothing stored twice"
+    );
+    for f in shore_faults.as_array().unwrap().iter().take(20) {
+        let id = f["id"].as_str().unwrap();
+        assert_eq!(&w.ship.get(&format!("/api/v1/faults/{id}")).await, f);
+    }
     w.cancel.cancel();
 }

@@ -55,6 +55,13 @@ pub struct SyncConfig {
     /// Seconds one request may take.
     #[serde(default = "default_timeout")]
     pub request_timeout_secs: u64,
+    /// Bytes sync may move over the link per UTC day, both ways; 0 means
+    /// no limit.
+    #[serde(default)]
+    pub daily_budget_bytes: u64,
+    /// Bytes one session may move; 0 means no limit.
+    #[serde(default)]
+    pub session_cap_bytes: u64,
 }
 
 fn default_interval() -> u64 {

@@ -68,6 +68,8 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
             interval_secs: opts.sync_interval_secs,
             chunk_bytes: 32 * 1024,
             request_timeout_secs: 120,
+            daily_budget_bytes: 0,
+            session_cap_bytes: 0,
         },
         ingest: IngestConfig {
             modbus: vec![ModbusDeviceConfig {

@@ -15,9 +15,9 @@ use keelson_sync::signing::{VesselKey, sign_request};
 use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
 use keelson_web::metrics::{Counter, Metrics};
 use serde::Serialize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +57,86 @@ pub struct SyncReport {
     pub chunks_sent: u64,
     /// Changes received from the shore.
     pub received: u64,
+    /// Bytes moved over the link, both ways.
+    pub link_bytes: u64,
+    /// Set when the session stopped early because a byte budget was reached.
+    pub budget_reached: Option<&'static str>,
+}
+
+/// What the client has measured of the link, to size chunks and estimate
+/// how long the backlog takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkEstimate {
+    /// Round-trip time, seconds, from the last session request.
+    pub rtt_secs: Option<f64>,
+    /// Wire throughput while sending, bytes per second (moving average).
+    pub rate: Option<f64>,
+    /// Compressed size over raw size of recent chunks (moving average).
+    pub ratio: Option<f64>,
+    /// A ceiling on the raw chunk size after chunks were cut by the link:
+    /// halved on every cut, doubled on every success, so a link that drops
+    /// often still gets whole chunks through.
+    pub cap: Option<usize>,
+}
+
+/// The first retry after a failed session.
+const RETRY_FIRST: Duration = Duration::from_secs(2);
+
+/// Smallest chunk the client sends, before compression.
+const MIN_CHUNK_RAW: usize = 4 * 1024;
+/// Largest chunk before compression; the receiver accepts 4 MiB decoded.
+const MAX_CHUNK_RAW: usize = 3 * 1024 * 1024;
+/// A chunk should keep the link busy for this long, or six round trips if
+/// that is longer, so the round trip's idle time is a small share.
+const CHUNK_SECS: f64 = 2.0;
+
+impl LinkEstimate {
+    fn observe_cut(&mut self, raw: usize) {
+        self.cap = Some((raw / 2).max(MIN_CHUNK_RAW));
+    }
+
+    fn observe_chunk(&mut self, wire: usize, raw: usize, elapsed: Duration) {
+        if let Some(cap) = self.cap {
+            self.cap = (cap < MAX_CHUNK_RAW / 2).then_some(cap * 2);
+        }
+        let rtt = self.rtt_secs.unwrap_or(0.0);
+        let busy = (elapsed.as_secs_f64() - rtt).max(0.02);
+        let rate = wire as f64 / busy;
+        self.rate = Some(match self.rate {
+            Some(r) => 0.7 * r + 0.3 * rate,
+            None => rate,
+        });
+        if raw > 0 {
+            let ratio = wire as f64 / raw as f64;
+            self.ratio = Some(match self.ratio {
+                Some(r) => 0.7 * r + 0.3 * ratio,
+                None => ratio,
+            });
+        }
+    }
+
+    /// The next chunk's size before compression.
+    fn chunk_raw(&self, initial: usize) -> usize {
+        let wanted = match (self.rate, self.ratio) {
+            (Some(rate), Some(ratio)) => {
+                let secs = CHUNK_SECS.max(6.0 * self.rtt_secs.unwrap_or(0.0));
+                let wire_target = (rate * secs).min(wire::MAX_CHUNK_BYTES as f64 * 0.9);
+                ((wire_target / ratio.max(0.01)) as usize).clamp(MIN_CHUNK_RAW, MAX_CHUNK_RAW)
+            }
+            _ => initial,
+        };
+        self.cap.map_or(wanted, |cap| wanted.min(cap))
+    }
+
+    /// Seconds to send `raw_bytes` at the measured rate, if measured.
+    pub fn eta_secs(&self, raw_bytes: u64) -> Option<u64> {
+        if raw_bytes == 0 {
+            return Some(0);
+        }
+        let rate = self.rate?;
+        let ratio = self.ratio.unwrap_or(0.5);
+        Some((raw_bytes as f64 * ratio / rate.max(1.0)).ceil() as u64)
+    }
 }
 
 /// A cheap handle to trigger sync and see whether it is running.
@@ -68,6 +148,7 @@ pub struct SyncHandle {
     sessions_failed: Counter,
     bytes_sent: Counter,
     bytes_received: Counter,
+    estimate: Arc<Mutex<LinkEstimate>>,
 }
 
 impl SyncHandle {
@@ -83,6 +164,18 @@ impl SyncHandle {
                 "sync_bytes_received",
                 "Bytes of sync response bodies received",
             ),
+            estimate: Arc::new(Mutex::new(LinkEstimate::default())),
+        }
+    }
+
+    /// What the client has measured of the link so far.
+    pub fn estimate(&self) -> LinkEstimate {
+        self.estimate.lock().map(|e| *e).unwrap_or_default()
+    }
+
+    fn update_estimate(&self, f: impl FnOnce(&mut LinkEstimate)) {
+        if let Ok(mut e) = self.estimate.lock() {
+            f(&mut e);
         }
     }
 
@@ -127,6 +220,10 @@ impl SyncClient {
     pub async fn run(self, cancel: CancellationToken) {
         let interval = Duration::from_secs(self.state.config.sync.interval_secs);
         let handle = self.state.sync.clone();
+        // After a failure the next attempt comes sooner than the interval,
+        // backing off from a few seconds, so a short outage costs little
+        // time and a long one few attempts.
+        let mut retry = RETRY_FIRST;
         loop {
             handle.running.store(true, Ordering::Relaxed);
             let outcome = tokio::select! {
@@ -135,9 +232,23 @@ impl SyncClient {
             };
             handle.running.store(false, Ordering::Relaxed);
             let Some(outcome) = outcome else { return };
+            let wait = if outcome.is_ok() {
+                retry = RETRY_FIRST;
+                interval
+            } else {
+                let wait = retry.min(interval);
+                retry = (retry * 2).min(interval);
+                wait
+            };
             let error = match &outcome {
                 Ok(report) => {
                     handle.sessions_ok.inc();
+                    if let Some(which) = report.budget_reached {
+                        tracing::info!(
+                            budget = which,
+                            "sync stopped at the byte budget; the rest waits"
+                        );
+                    }
                     tracing::info!(
                         sent = report.sent,
                         chunks = report.chunks_sent,
@@ -161,23 +272,43 @@ impl SyncClient {
                 tracing::error!(error = %e, "cannot record the sync outcome");
             }
             tokio::select! {
-                () = tokio::time::sleep(interval) => {},
+                () = tokio::time::sleep(wait) => {},
                 () = handle.wake.notified() => {},
                 () = cancel.cancelled() => return,
             }
         }
     }
 
-    /// One full session: cursors, push, pull.
+    /// One full session: cursors, push, pull. It stops early, without an
+    /// error, when the daily budget or the session cap is reached.
     pub async fn session(&self) -> Result<SyncReport, SyncClientError> {
         let vessel = self.state.config.vessel.id.clone();
+        let cfg = &self.state.config.sync;
         let local = self.local(|db| db.sync_state(RECORDS_LANE)).await?;
+        let v = vessel.clone();
+        let sent_acked = local.sent_acked;
+        let (_, pending_bytes) = self
+            .local(move |db| db.outbound_pending(&v, sent_acked))
+            .await?;
         let req = SessionRequest {
             vessel_id: vessel.clone(),
             records_sent: local.sent_acked,
             records_received: local.received,
+            pending_bytes,
+            eta_secs: self.state.sync.estimate().eta_secs(pending_bytes),
         };
-        let resp: SessionResponse = self.post_json(protocol::SESSION_PATH, &req).await?;
+        let mut budget = Budget::new(self, cfg.daily_budget_bytes, cfg.session_cap_bytes).await?;
+        let started = Instant::now();
+        let resp: SessionResponse = self
+            .post_json(protocol::SESSION_PATH, &req, &mut budget)
+            .await?;
+        let rtt = started.elapsed().as_secs_f64();
+        self.state.sync.update_estimate(|e| {
+            e.rtt_secs = Some(match e.rtt_secs {
+                Some(r) => 0.7 * r + 0.3 * rtt,
+                None => rtt,
+            })
+        });
         let mut report = SyncReport::default();
 
         // Push from what the shore says it holds: after a shore restore that
@@ -187,15 +318,16 @@ impl SyncClient {
             self.local(move |db| db.set_sent_acked(RECORDS_LANE, from))
                 .await?;
         }
-        let chunk_bytes = self.state.config.sync.chunk_bytes;
         loop {
             let v = vessel.clone();
+            let target = self.state.sync.estimate().chunk_raw(cfg.chunk_bytes);
             let rows = self
-                .local(move |db| db.outbound_changes(&v, from, chunk_bytes))
+                .local(move |db| db.outbound_changes(&v, from, target))
                 .await?;
             let Some(last) = rows.last().map(|r| r.seq) else {
                 break;
             };
+            let raw: usize = rows.iter().map(|r| r.change.len()).sum();
             let chunk = Chunk {
                 lane: Lane::Records,
                 vessel_id: vessel.clone(),
@@ -211,9 +343,28 @@ impl SyncClient {
             let n = chunk.entries.len() as u64;
             let body =
                 wire::encode_chunk(&chunk).map_err(|e| SyncClientError::Protocol(e.to_string()))?;
-            let ack: ChunkAck =
-                serde_json::from_slice(&self.post(protocol::RECORDS_CHUNKS_PATH, body).await?)
-                    .map_err(|e| SyncClientError::Protocol(format!("bad chunk ack: {e}")))?;
+            if let Some(which) = budget.refuses(body.len()) {
+                report.budget_reached = Some(which);
+                break;
+            }
+            let wire_len = body.len();
+            let sent_at = Instant::now();
+            let answer = match self
+                .post(protocol::RECORDS_CHUNKS_PATH, body, &mut budget)
+                .await
+            {
+                Ok(a) => a,
+                Err(e @ SyncClientError::Link(_)) => {
+                    self.state.sync.update_estimate(|est| est.observe_cut(raw));
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            self.state
+                .sync
+                .update_estimate(|e| e.observe_chunk(wire_len, raw, sent_at.elapsed()));
+            let ack: ChunkAck = serde_json::from_slice(&answer)
+                .map_err(|e| SyncClientError::Protocol(format!("bad chunk ack: {e}")))?;
             if ack.acked_seq < last {
                 return Err(SyncClientError::Protocol(format!(
                     "shore acknowledged {} of a chunk ending at {last}",
@@ -229,15 +380,17 @@ impl SyncClient {
 
         // Pull the shore's outbound lane for this vessel.
         let mut after = local.received;
-        while after < resp.records_available {
+        while report.budget_reached.is_none() && after < resp.records_available {
             let pull = PullRequest {
                 lane: Lane::Records,
                 after,
-                max_bytes: chunk_bytes as u64,
+                max_bytes: wire::MAX_CHUNK_BYTES as u64,
             };
             let body =
                 serde_json::to_vec(&pull).map_err(|e| SyncClientError::Protocol(e.to_string()))?;
-            let bytes = self.post(protocol::RECORDS_PULL_PATH, body).await?;
+            let bytes = self
+                .post(protocol::RECORDS_PULL_PATH, body, &mut budget)
+                .await?;
             let chunk = wire::decode_chunk(&bytes, wire::MAX_DECODED_BYTES)
                 .map_err(|e| SyncClientError::Protocol(format!("bad chunk from shore: {e}")))?;
             let Some(last) = chunk.entries.last().map(|e| e.seq) else {
@@ -264,6 +417,7 @@ impl SyncClient {
             after = last;
             report.received += n;
         }
+        report.link_bytes = budget.session;
         Ok(report)
     }
 
@@ -282,15 +436,23 @@ impl SyncClient {
         &self,
         path: &'static str,
         req: &Req,
+        budget: &mut Budget,
     ) -> Result<Resp, SyncClientError> {
         let body = serde_json::to_vec(req).map_err(|e| SyncClientError::Protocol(e.to_string()))?;
-        let bytes = self.post(path, body).await?;
+        let bytes = self.post(path, body, budget).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| SyncClientError::Protocol(format!("bad answer from {path}: {e}")))
     }
 
-    /// Signs and posts a body; returns the answer's body.
-    async fn post(&self, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, SyncClientError> {
+    /// Signs and posts a body; returns the answer's body. Both bodies count
+    /// against the budget, the request's even when the link then fails,
+    /// since it was paid for.
+    async fn post(
+        &self,
+        path: &'static str,
+        body: Vec<u8>,
+        budget: &mut Budget,
+    ) -> Result<Vec<u8>, SyncClientError> {
         let now = chrono::Utc::now().timestamp();
         let sig = sign_request(
             &self.key,
@@ -306,6 +468,7 @@ impl SyncClient {
             req = req.header(name, value);
         }
         self.state.sync.bytes_sent.inc_by(body.len() as u64);
+        budget.spend(self, body.len() + REQUEST_OVERHEAD).await;
         let resp = req
             .body(body)
             .send()
@@ -317,6 +480,7 @@ impl SyncClient {
             .await
             .map_err(|e| SyncClientError::Link(link_error(&e)))?;
         self.state.sync.bytes_received.inc_by(bytes.len() as u64);
+        budget.spend(self, bytes.len() + REQUEST_OVERHEAD).await;
         if !status.is_success() {
             let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -329,6 +493,57 @@ impl SyncClient {
             });
         }
         Ok(bytes.to_vec())
+    }
+}
+
+/// Bytes of HTTP and signature headers around each body, counted against
+/// the budget so small requests are not free.
+const REQUEST_OVERHEAD: usize = 400;
+
+/// The byte budgets of one session: the day's budget (shared with the day's
+/// other sessions, kept in the database) and the session cap.
+struct Budget {
+    day: String,
+    today: u64,
+    daily: u64,
+    session: u64,
+    cap: u64,
+}
+
+impl Budget {
+    async fn new(client: &SyncClient, daily: u64, cap: u64) -> Result<Budget, SyncClientError> {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let d = day.clone();
+        let today = client.local(move |db| db.sync_usage(&d)).await?;
+        Ok(Budget {
+            day,
+            today,
+            daily,
+            session: 0,
+            cap,
+        })
+    }
+
+    /// Which budget, if any, sending `bytes` more would break (0 = no limit).
+    fn refuses(&self, bytes: usize) -> Option<&'static str> {
+        let bytes = (bytes + REQUEST_OVERHEAD) as u64;
+        if self.daily > 0 && self.today + bytes > self.daily {
+            Some("daily budget")
+        } else if self.cap > 0 && self.session + bytes > self.cap {
+            Some("session cap")
+        } else {
+            None
+        }
+    }
+
+    async fn spend(&mut self, client: &SyncClient, bytes: usize) {
+        let bytes = bytes as u64;
+        self.today += bytes;
+        self.session += bytes;
+        let day = self.day.clone();
+        if let Err(e) = client.local(move |db| db.add_sync_usage(&day, bytes)).await {
+            tracing::error!(error = %e, "cannot record sync usage");
+        }
     }
 }
 
@@ -361,6 +576,16 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// The records lane.
     pub records: LaneStatus,
+    /// Bytes moved over the link today (UTC), both ways.
+    pub today_bytes: u64,
+    /// The daily budget in bytes; 0 means none.
+    pub daily_budget_bytes: u64,
+    /// Estimated seconds to send what is pending, at the measured rate.
+    pub eta_secs: Option<u64>,
+    /// The last measured round trip, in milliseconds.
+    pub rtt_ms: Option<u64>,
+    /// The last measured sending rate, in bytes per second.
+    pub rate_bytes_per_sec: Option<u64>,
 }
 
 /// One lane's backlog and cursors.
@@ -382,6 +607,9 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
     let (pending_changes, pending_bytes) = state
         .db
         .outbound_pending(&state.config.vessel.id, s.sent_acked)?;
+    let estimate = state.sync.estimate();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let today_bytes = state.db.sync_usage(&today)?;
     let rfc = |ms: Option<i64>| {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339())
@@ -399,5 +627,48 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
             sent_acked: s.sent_acked,
             received: s.received,
         },
+        today_bytes,
+        daily_budget_bytes: state.config.sync.daily_budget_bytes,
+        eta_secs: estimate.eta_secs(pending_bytes),
+        rtt_ms: estimate.rtt_secs.map(|r| (r * 1000.0).round() as u64),
+        rate_bytes_per_sec: estimate.rate.map(|r| r.round() as u64),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_fill_a_few_seconds_of_the_measured_link() {
+        let mut e = LinkEstimate::default();
+        assert_eq!(
+            e.chunk_raw(32 * 1024),
+            32 * 1024,
+            "the configured size until measured"
+        );
+        assert_eq!(e.eta_secs(1000), None, "no estimate before a measurement");
+        e.rtt_secs = Some(0.6);
+        // 32 kB/s on the wire, chunks compressing to half.
+        e.observe_chunk(32_000, 64_000, Duration::from_millis(1600));
+        // Six round trips (3.6 s) of 32 kB/s, at half the size on the wire.
+        let raw = e.chunk_raw(32 * 1024);
+        assert!((220_000..=240_000).contains(&raw), "{raw}");
+        assert_eq!(e.eta_secs(640_000), Some(10));
+    }
+
+    #[test]
+    fn a_cut_chunk_halves_the_next_and_success_grows_it_back() {
+        let mut e = LinkEstimate::default();
+        e.observe_cut(64 * 1024);
+        assert_eq!(e.chunk_raw(64 * 1024), 32 * 1024);
+        e.observe_cut(8 * 1024);
+        assert_eq!(
+            e.chunk_raw(64 * 1024),
+            MIN_CHUNK_RAW,
+            "never below the floor"
+        );
+        e.observe_chunk(2_000, 4_000, Duration::from_millis(100));
+        assert_eq!(e.cap, Some(2 * MIN_CHUNK_RAW));
+    }
 }

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use keelson_model::{FaultPatch, NewFault, Severity, Status};
 use keelson_store::FaultFilter;
-use keelson_web::layout::{page, when_rfc3339};
+use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{AppError, PageUser, blocking, views};
 use maud::{Markup, html};
@@ -306,7 +306,19 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                 dt { "Last attempt" } dd { (when_rfc3339(st.last_attempt.as_deref())) }
                 dt { "Last success" } dd { (when_rfc3339(st.last_success.as_deref())) }
                 @if let Some(e) = &st.last_error { dt { "Last error" } dd { (e) } }
-                dt { "Records waiting" } dd { (st.records.pending_changes) " changes, " (st.records.pending_bytes) " bytes" }
+                dt { "Records waiting" } dd {
+                    (st.records.pending_changes) " changes, " (human_bytes(st.records.pending_bytes)) " before compression"
+                    @if let Some(eta) = st.eta_secs.filter(|_| st.records.pending_bytes > 0) {
+                        " (about " (human_duration(eta)) " at the measured rate)"
+                    }
+                }
+                dt { "Link used today" } dd {
+                    (human_bytes(st.today_bytes))
+                    @if st.daily_budget_bytes > 0 { " of " (human_bytes(st.daily_budget_bytes)) " a day" }
+                }
+                @if let (Some(rtt), Some(rate)) = (st.rtt_ms, st.rate_bytes_per_sec) {
+                    dt { "Link measured" } dd { (rtt) " ms round trip, " (human_bytes(rate)) "/s" }
+                }
                 dt { "Acknowledged by shore" } dd { "up to change " (st.records.sent_acked) }
                 dt { "Received from shore" } dd { "up to change " (st.records.received) }
             }

@@ -47,6 +47,10 @@ pub struct VesselSummary {
     pub records_received: u64,
     /// Open faults by severity.
     pub open_faults: BTreeMap<String, u64>,
+    /// Bytes the vessel reported waiting on board at its last sync.
+    pub pending_bytes: u64,
+    /// The vessel's estimate of the time to send them, in seconds.
+    pub eta_secs: Option<u64>,
 }
 
 /// Every vessel with its sync state and open faults.
@@ -64,6 +68,8 @@ pub fn vessel_summaries(state: &ShoreState) -> Result<Vec<VesselSummary>, AppErr
                 id: v.id,
                 name: v.name,
                 records_received: v.records_acked,
+                pending_bytes: v.pending_bytes,
+                eta_secs: v.eta_secs,
                 open_faults: open.into_iter().collect(),
             })
         })

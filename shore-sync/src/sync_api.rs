@@ -35,6 +35,11 @@ pub struct SyncMetrics {
     pub bytes_received: Counter,
     /// Bytes of chunks sent to vessels.
     pub bytes_sent: Counter,
+    /// Chunks that repeated data already acknowledged (a resend after a
+    /// lost acknowledgement).
+    pub chunks_resent: Counter,
+    /// Bytes of chunks that brought new data.
+    pub chunk_bytes_new: Counter,
 }
 
 impl SyncMetrics {
@@ -51,6 +56,14 @@ impl SyncMetrics {
                 "Bytes of sync request bodies received",
             ),
             bytes_sent: m.counter("sync_bytes_sent", "Bytes of sync chunks sent to vessels"),
+            chunks_resent: m.counter(
+                "sync_chunks_resent",
+                "Vessel chunks that repeated data already acknowledged",
+            ),
+            chunk_bytes_new: m.counter(
+                "sync_chunk_bytes_new",
+                "Bytes of vessel chunks that brought new data",
+            ),
         }
     }
 }
@@ -132,8 +145,10 @@ async fn session(
     }
     let db = state.db.clone();
     let id = vessel.id.clone();
+    let (pending, eta) = (req.pending_bytes, req.eta_secs);
     let available = blocking(move || {
         db.touch_vessel_sync(&id)?;
+        db.set_vessel_progress(&id, pending, eta)?;
         Ok(db.last_outbound_seq(&id)?)
     })
     .await?;
@@ -173,6 +188,12 @@ async fn records_chunk(
         return Err(quarantine(&state, &vessel.id, why, &body).await);
     }
     let last = chunk.entries.last().map_or(0, |e| e.seq);
+    let first = chunk.entries.first().map_or(0, |e| e.seq);
+    if first <= vessel.records_acked {
+        state.sync_metrics.chunks_resent.inc();
+    } else {
+        state.sync_metrics.chunk_bytes_new.inc_by(body.len() as u64);
+    }
     let incoming: Vec<IncomingChange> = chunk
         .entries
         .into_iter()

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use keelson_web::layout::{page, when_rfc3339};
+use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{PageUser, blocking, views};
 use maud::html;
@@ -39,12 +39,18 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                 code { "keelson-shore vessel add --id ID --name NAME --public-key KEY" } "." }
         } @else {
             table {
-                thead { tr { th { "Vessel" } th { "Last sync" } th { "Open faults" } } }
+                thead { tr { th { "Vessel" } th { "Last sync" } th { "Waiting on board" } th { "Open faults" } } }
                 tbody {
                     @for v in &vessels {
                         tr {
                             td { a href={ "/vessels/" (v.id) } { (v.name) } " " span.muted { "(" (v.id) ")" } }
                             td { (when_rfc3339(v.last_sync.as_deref())) }
+                            td {
+                                (human_bytes(v.pending_bytes))
+                                @if let Some(eta) = v.eta_secs.filter(|_| v.pending_bytes > 0) {
+                                    br; span.muted { "about " (human_duration(eta)) " to send" }
+                                }
+                            }
                             td {
                                 @if v.open_faults.is_empty() { span.muted { "none" } }
                                 @for (sev, n) in &v.open_faults {

@@ -173,6 +173,30 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Adds `bytes` to what sync moved over the link on `day` (YYYY-MM-DD).
+    pub fn add_sync_usage(&self, day: &str, bytes: u64) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO sync_usage (day, bytes) VALUES (?1, ?2)
+             ON CONFLICT(day) DO UPDATE SET bytes = bytes + excluded.bytes",
+            params![day, bytes as i64],
+        )?;
+        Ok(())
+    }
+
+    /// What sync moved over the link on `day` (YYYY-MM-DD), in bytes.
+    pub fn sync_usage(&self, day: &str) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn
+            .query_row("SELECT bytes FROM sync_usage WHERE day = ?1", [day], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+}
+
 impl RecordTx<'_> {
     /// Moves the lane's received cursor to `seq` inside the transaction that
     /// stores what was received, so the cursor never runs ahead of the data.

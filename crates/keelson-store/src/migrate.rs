@@ -11,15 +11,27 @@ const COMMON: &[Migration] = &[(
     include_str!("../../../schema/common/0001_records_users.sql"),
 )];
 
-const EDGE: &[Migration] = &[(
-    "edge/0001_samples_sync",
-    include_str!("../../../schema/edge/0001_samples_sync.sql"),
-)];
+const EDGE: &[Migration] = &[
+    (
+        "edge/0001_samples_sync",
+        include_str!("../../../schema/edge/0001_samples_sync.sql"),
+    ),
+    (
+        "edge/0003_sync_budget",
+        include_str!("../../../schema/edge/0003_sync_budget.sql"),
+    ),
+];
 
-const SHORE: &[Migration] = &[(
-    "shore/0001_vessels_sync",
-    include_str!("../../../schema/shore/0001_vessels_sync.sql"),
-)];
+const SHORE: &[Migration] = &[
+    (
+        "shore/0001_vessels_sync",
+        include_str!("../../../schema/shore/0001_vessels_sync.sql"),
+    ),
+    (
+        "shore/0003_vessel_progress",
+        include_str!("../../../schema/shore/0003_vessel_progress.sql"),
+    ),
+];
 
 /// Applies every migration of `site` not yet recorded, each in its own
 /// transaction, so a failure leaves the database at the last good step.

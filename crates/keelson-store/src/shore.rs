@@ -22,6 +22,10 @@ pub struct VesselRow {
     pub records_acked: u64,
     /// When it last synced (ms since the epoch).
     pub last_sync_ms: Option<i64>,
+    /// Bytes the vessel last reported waiting on board.
+    pub pending_bytes: u64,
+    /// The vessel's last estimate of the time to send them, in seconds.
+    pub eta_secs: Option<u64>,
 }
 
 /// Whether a request nonce was seen before.
@@ -50,7 +54,7 @@ impl Db {
         let conn = self.reader()?;
         Ok(conn
             .query_row(
-                "SELECT id, name, public_key, records_acked, last_sync_ms FROM vessels WHERE id = ?1",
+                "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs FROM vessels WHERE id = ?1",
                 [id],
                 vessel_row,
             )
@@ -61,7 +65,7 @@ impl Db {
     pub fn vessels(&self) -> Result<Vec<VesselRow>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, public_key, records_acked, last_sync_ms FROM vessels ORDER BY name, id",
+            "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs FROM vessels ORDER BY name, id",
         )?;
         let rows = stmt.query_map([], vessel_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -98,6 +102,22 @@ impl Db {
         conn.execute(
             "UPDATE vessels SET last_sync_ms = ?2 WHERE id = ?1",
             params![vessel_id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records what a vessel reported of its own backlog at the start of a
+    /// session.
+    pub fn set_vessel_progress(
+        &self,
+        vessel_id: &str,
+        pending_bytes: u64,
+        eta_secs: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE vessels SET pending_bytes = ?2, eta_secs = ?3 WHERE id = ?1",
+            params![vessel_id, pending_bytes as i64, eta_secs.map(|e| e as i64)],
         )?;
         Ok(())
     }
@@ -151,6 +171,8 @@ fn vessel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VesselRow> {
         public_key: r.get(2)?,
         records_acked: r.get::<_, i64>(3)? as u64,
         last_sync_ms: r.get(4)?,
+        pending_bytes: r.get::<_, i64>(5)? as u64,
+        eta_secs: r.get::<_, Option<i64>>(6)?.map(|e| e as u64),
     })
 }
 

@@ -48,6 +48,14 @@ pub struct SessionRequest {
     pub records_sent: u64,
     /// Highest shore outbound records seq the vessel holds.
     pub records_received: u64,
+    /// Bytes (before compression) waiting on board in every lane, for the
+    /// fleet view.
+    #[serde(default)]
+    pub pending_bytes: u64,
+    /// The vessel's estimate of how long they take to send, in seconds, at
+    /// the rate it last measured.
+    #[serde(default)]
+    pub eta_secs: Option<u64>,
 }
 
 impl SessionRequest {
@@ -138,6 +146,8 @@ mod tests {
             vessel_id: "imo9321483".into(),
             records_sent: 41,
             records_received: 7,
+            pending_bytes: 0,
+            eta_secs: None,
         };
         let bytes = encode_message(&req).unwrap();
         assert_eq!(decode_message::<SessionRequest>(&bytes).unwrap(), req);

@@ -28,8 +28,19 @@
 //! link up again lets new connections through; cut connections stay cut, as after
 //! a real outage.
 //!
-//! The profile is the seam for further impairments (loss, scheduled outages):
-//! they belong in [`LinkProfile`] and in the per-direction relay.
+//! # Loss and scheduled drops
+//!
+//! TCP never loses bytes, it loses time: a lost segment is sent again after
+//! about one round trip, and the connection stands still meanwhile. The
+//! emulator models exactly that. Every full-size segment (1460 bytes) that
+//! crosses the link is lost with the profile's probability, and a loss
+//! stalls that direction for one round trip before the data goes on. The
+//! losses come from a seeded generator, so a run can be repeated.
+//!
+//! A profile can also take the link down on a schedule, for example for
+//! five seconds every minute, as a satellite beam switch or a blocked
+//! antenna would. That works like [`LinkEmulator::set_up`]`(false)` followed
+//! by `set_up(true)`, and [`LinkEmulator::drops`] counts the outages.
 
 use std::{
     io,
@@ -64,6 +75,9 @@ const QUEUE_CHUNKS: usize = 256;
 /// process is out of file descriptors), so the error does not become a busy loop.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// The size of one TCP segment on the emulated link, the unit of loss.
+const SEGMENT: usize = 1460;
+
 /// The impairments a link applies to each direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LinkProfile {
@@ -72,6 +86,14 @@ pub struct LinkProfile {
     /// The link rate in each direction in bytes per second; `None` means no limit.
     /// Values below one byte per second are treated as one byte per second.
     pub rate_bytes_per_sec: Option<u64>,
+    /// Probability, in parts per million, that a segment is lost; each loss
+    /// stalls its direction for one round trip (at least 200 ms, TCP's
+    /// shortest retransmission timeout).
+    pub loss_ppm: u32,
+    /// Take the link down on this period, starting one period after start.
+    pub drop_every: Option<Duration>,
+    /// How long each scheduled outage lasts.
+    pub drop_for: Duration,
 }
 
 impl LinkProfile {
@@ -80,6 +102,9 @@ impl LinkProfile {
         LinkProfile {
             one_way_latency: Duration::ZERO,
             rate_bytes_per_sec: None,
+            loss_ppm: 0,
+            drop_every: None,
+            drop_for: Duration::ZERO,
         }
     }
 
@@ -89,7 +114,25 @@ impl LinkProfile {
         LinkProfile {
             one_way_latency: Duration::from_millis(300),
             rate_bytes_per_sec: Some(32_000),
+            ..LinkProfile::ideal()
         }
+    }
+
+    /// A bad day on GEO VSAT, the design's reference link: 600 ms round
+    /// trip, 256 kbit/s, 1 % segment loss and a two-second outage every
+    /// minute.
+    pub fn geo_vsat_bad() -> LinkProfile {
+        LinkProfile {
+            loss_ppm: 10_000,
+            drop_every: Some(Duration::from_secs(60)),
+            drop_for: Duration::from_secs(2),
+            ..LinkProfile::geo_vsat()
+        }
+    }
+
+    /// How long a lost segment stalls its direction.
+    fn loss_stall(&self) -> Duration {
+        (self.one_way_latency * 2).max(Duration::from_millis(200))
     }
 
     /// The rate limit with the documented floor applied.
@@ -116,6 +159,9 @@ struct Shared {
     up: watch::Sender<bool>,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    drops: AtomicU64,
+    /// Seeds each direction's loss generator differently.
+    next_seed: AtomicU64,
 }
 
 /// A running link emulator.
@@ -143,8 +189,18 @@ impl LinkEmulator {
             up,
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
+            drops: AtomicU64::new(0),
+            next_seed: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         });
         let cancel = CancellationToken::new();
+        if let Some(every) = profile.drop_every {
+            tokio::spawn(drop_schedule(
+                Arc::clone(&shared),
+                every,
+                profile.drop_for,
+                cancel.clone(),
+            ));
+        }
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), cancel.clone()));
         tracing::debug!(addr = %local_addr, upstream = %upstream, ?profile, "link emulator listening");
         Ok(LinkEmulator {
@@ -186,6 +242,11 @@ impl LinkEmulator {
         )
     }
 
+    /// How many scheduled outages have begun.
+    pub fn drops(&self) -> u64 {
+        self.shared.drops.load(Ordering::Relaxed)
+    }
+
     /// Stops the link: closes the listener and resets every relayed connection,
     /// then waits for the relays to finish.
     pub async fn stop(mut self) {
@@ -201,6 +262,30 @@ impl Drop for LinkEmulator {
         self.cancel.cancel();
         // Aborting drops the accept loop's `JoinSet`, which aborts every relay.
         self.accept_task.abort();
+    }
+}
+
+/// Takes the link down for `down` every `every` until cancelled.
+async fn drop_schedule(
+    shared: Arc<Shared>,
+    every: Duration,
+    down: Duration,
+    cancel: CancellationToken,
+) {
+    let mut next = Instant::now() + every;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = cancel.cancelled() => return,
+        }
+        shared.drops.fetch_add(1, Ordering::Relaxed);
+        shared.up.send_replace(false);
+        tokio::select! {
+            () = tokio::time::sleep(down) => {}
+            () = cancel.cancelled() => return,
+        }
+        shared.up.send_replace(true);
+        next += every;
     }
 }
 
@@ -278,19 +363,24 @@ async fn relay(
     let cut = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
+        let seed = shared
+            .next_seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         let both = async {
             tokio::join!(
                 pipe(
                     client_read,
                     upstream_write,
                     &shared.profile,
-                    &shared.bytes_up
+                    &shared.bytes_up,
+                    seed
                 ),
                 pipe(
                     upstream_read,
                     client_write,
                     &shared.profile,
-                    &shared.bytes_down
+                    &shared.bytes_down,
+                    seed ^ 0xFFFF_FFFF
                 ),
             )
         };
@@ -323,14 +413,21 @@ async fn pipe(
     mut destination: WriteHalf<'_>,
     profile: &LinkProfile,
     delivered: &AtomicU64,
+    seed: u64,
 ) {
     let (tx, mut rx) = mpsc::channel::<InFlight>(QUEUE_CHUNKS);
     let latency = profile.one_way_latency;
     let rate = profile.rate();
     let chunk_size = profile.chunk_size();
+    let loss_ppm = u64::from(profile.loss_ppm);
+    let stall = profile.loss_stall();
 
     let reader = async move {
         let mut buf = vec![0u8; chunk_size];
+        let mut random = seed | 1;
+        // Bytes since the last segment boundary, so loss is drawn once per
+        // segment whatever the read sizes are.
+        let mut partial = 0usize;
         // When the link finishes transmitting everything read so far.
         let mut link_free = Instant::now();
         loop {
@@ -343,13 +440,29 @@ async fn pipe(
                 }
             };
             let now = Instant::now();
+            let mut lost = Duration::ZERO;
+            if loss_ppm > 0 {
+                partial += n;
+                while partial >= SEGMENT {
+                    partial -= SEGMENT;
+                    random = random
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    if (random >> 33) % 1_000_000 < loss_ppm {
+                        lost += stall;
+                    }
+                }
+            }
             let sent = match rate {
                 Some(rate) => {
-                    let start = link_free.max(now);
+                    let start = link_free.max(now) + lost;
                     link_free = start + Duration::from_secs_f64(n as f64 / rate as f64);
                     link_free
                 }
-                None => now,
+                None => {
+                    link_free = link_free.max(now) + lost;
+                    link_free
+                }
             };
             let chunk = InFlight {
                 deliver_at: sent + latency,
@@ -401,9 +514,12 @@ mod tests {
         assert_eq!(LinkProfile::ideal(), LinkProfile::default());
         assert_eq!(LinkProfile::ideal().chunk_size(), MAX_CHUNK);
         let zero = LinkProfile {
-            one_way_latency: Duration::ZERO,
             rate_bytes_per_sec: Some(0),
+            ..LinkProfile::ideal()
         };
+        let bad = LinkProfile::geo_vsat_bad();
+        assert_eq!(bad.loss_stall(), Duration::from_millis(600));
+        assert_eq!(bad.rate_bytes_per_sec, Some(32_000));
         assert_eq!(zero.rate(), Some(1));
         assert_eq!(zero.chunk_size(), 1);
     }

@@ -80,7 +80,7 @@ async fn latency_delays_each_direction_but_data_pipelines() {
     let latency = Duration::from_millis(150);
     let profile = LinkProfile {
         one_way_latency: latency,
-        rate_bytes_per_sec: None,
+        ..LinkProfile::ideal()
     };
     let link = LinkEmulator::start(echo, profile).await.unwrap();
     let mut stream = TcpStream::connect(link.local_addr()).await.unwrap();
@@ -126,8 +126,8 @@ async fn latency_delays_each_direction_but_data_pipelines() {
 async fn rate_limit_paces_bytes() {
     let (echo, _server) = echo_server().await;
     let profile = LinkProfile {
-        one_way_latency: Duration::ZERO,
         rate_bytes_per_sec: Some(40_000),
+        ..LinkProfile::ideal()
     };
     let link = LinkEmulator::start(echo, profile).await.unwrap();
     let mut stream = TcpStream::connect(link.local_addr()).await.unwrap();
@@ -180,4 +180,66 @@ async fn stop_cuts_open_connections() {
     link.stop().await;
     assert!(is_cut(&mut open).await);
     assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_lost_segment_stalls_its_direction_for_a_round_trip() {
+    let (echo, _server) = echo_server().await;
+    // Every segment is lost: each full segment costs one stall of at least
+    // 200 ms (TCP's shortest retransmission timeout) on the way out.
+    let profile = LinkProfile {
+        loss_ppm: 1_000_000,
+        ..LinkProfile::ideal()
+    };
+    let link = LinkEmulator::start(echo, profile).await.unwrap();
+    let mut stream = TcpStream::connect(link.local_addr()).await.unwrap();
+    let payload = vec![7u8; 2 * 1460];
+    let started = Instant::now();
+    assert_eq!(round_trip(&mut stream, &payload).await, payload);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "two lost segments stall at least 400 ms, took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn scheduled_outages_cut_connections_and_end_by_themselves() {
+    let (echo, _server) = echo_server().await;
+    let profile = LinkProfile {
+        drop_every: Some(Duration::from_millis(200)),
+        drop_for: Duration::from_millis(100),
+        ..LinkProfile::ideal()
+    };
+    let link = LinkEmulator::start(echo, profile).await.unwrap();
+    let mut stream = TcpStream::connect(link.local_addr()).await.unwrap();
+    assert_eq!(round_trip(&mut stream, b"before").await, b"before");
+    // The first outage cuts the open connection.
+    assert!(is_cut(&mut stream).await);
+    assert!(link.drops() >= 1);
+    // It ends by itself: a new connection gets through again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if link.is_up() && try_round_trip(link.local_addr(), b"after").await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the link never came back up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One round trip on a new connection that may be cut at any moment: true
+/// when the payload came back whole.
+async fn try_round_trip(addr: SocketAddr, payload: &[u8]) -> bool {
+    let attempt = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        s.write_all(payload).await.ok()?;
+        let mut back = vec![0u8; payload.len()];
+        s.read_exact(&mut back).await.ok()?;
+        Some(back == payload)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), attempt).await,
+        Ok(Some(true))
+    )
 }

@@ -97,3 +97,45 @@ pub fn when_rfc3339(t: Option<&str>) -> String {
         Some(Err(_)) => "unknown".into(),
     }
 }
+
+/// A byte count as a person reads it: `0 B`, `12.3 kB`, `4.5 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1000.0 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// A duration in seconds as a person reads it: `45 s`, `12 min`, `3 h 20 min`.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min", secs.div_ceil(60)),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_read_sizes_and_durations() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(12_345), "12.3 kB");
+        assert_eq!(human_bytes(4_500_000), "4.5 MB");
+        assert_eq!(human_duration(45), "45 s");
+        assert_eq!(human_duration(61), "2 min");
+        assert_eq!(human_duration(3 * 3600 + 20 * 60), "3 h 20 min");
+    }
+}
