@@ -195,6 +195,43 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     let (status, body) = send(&shore, &claim).await;
     refused("chunk for another vessel", status, 403, &body);
 
+    // A field the vessel may not write: a comment in the shore's name.
+    let (mut doc, create) = FaultDoc::create(
+        "rec-a9",
+        "vessel-a",
+        &NewFault {
+            title: "Hull paint damage".into(),
+            description: String::new(),
+            equipment: String::new(),
+            severity: Severity::Low,
+        },
+        "chief",
+        Utc::now(),
+    )
+    .unwrap();
+    let forged_comment = doc
+        .add_comment("c1", "office@shore", "Approved for dry dock", Utc::now())
+        .unwrap();
+    let body = encode_chunk(&Chunk {
+        lane: Lane::Records,
+        vessel_id: "vessel-a".into(),
+        entries: vec![
+            ChangeEntry {
+                seq: 2,
+                record_id: "rec-a9".into(),
+                change: create,
+            },
+            ChangeEntry {
+                seq: 3,
+                record_id: "rec-a9".into(),
+                change: forged_comment,
+            },
+        ],
+    })
+    .unwrap();
+    let (status, body) = send(&shore, &sign(&key_a, "vessel-a", RECORDS_CHUNKS_PATH, body)).await;
+    refused("a comment in the shore's name", status, 403, &body);
+
     // Oversized: more than the shore accepts in one request.
     let big = sign(&key_a, "vessel-a", RECORDS_CHUNKS_PATH, vec![0u8; 2 << 20]);
     let (status, body) = send(&shore, &big).await;

@@ -9,7 +9,7 @@
 //! changes are harmless because they are content-addressed.
 
 use crate::EdgeState;
-use keelson_records::{IncomingChange, apply_remote};
+use keelson_records::{IncomingChange, Sender, apply_remote};
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
 use keelson_sync::signing::{VesselKey, sign_request};
 use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
@@ -410,8 +410,10 @@ impl SyncClient {
             let v = vessel.clone();
             // The cursor moves in the transaction that stores the changes.
             self.local(move |db| {
-                apply_remote(db, &v, &incoming, |tx| tx.set_received(RECORDS_LANE, last))
-                    .map_err(|e| keelson_store::StoreError::Corrupt(e.to_string()))
+                apply_remote(db, &v, Sender::Shore, &incoming, |tx| {
+                    tx.set_received(RECORDS_LANE, last)
+                })
+                .map_err(|e| keelson_store::StoreError::Corrupt(e.to_string()))
             })
             .await?;
             after = last;

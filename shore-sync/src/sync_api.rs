@@ -14,7 +14,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use keelson_records::{IncomingChange, RecordError, apply_remote};
+use keelson_records::{IncomingChange, RecordError, Sender, apply_remote};
 use keelson_store::{NonceOutcome, VesselRow};
 use keelson_sync::SyncError;
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
@@ -203,7 +203,7 @@ async fn records_chunk(
     let vid = vessel.id.clone();
     let result = blocking(move || {
         let mut acked = 0;
-        let outcome = apply_remote(&db, &vid, &incoming, |tx| {
+        let outcome = apply_remote(&db, &vid, Sender::Vessel, &incoming, |tx| {
             acked = tx.set_vessel_acked(&vid, last)?;
             Ok(())
         });
@@ -243,7 +243,10 @@ async fn quarantine(state: &ShoreState, vessel_id: &str, reason: String, body: &
     if let Err(e) = blocking(move || Ok(db.quarantine(&vid, &why, &payload)?)).await {
         return e;
     }
-    if reason.contains("belongs to vessel") || reason.contains("sent by") {
+    if reason.contains("belongs to vessel")
+        || reason.contains("sent by")
+        || reason.contains(" may not ")
+    {
         AppError::Forbidden(reason)
     } else {
         AppError::BadRequest(reason)

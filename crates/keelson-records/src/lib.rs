@@ -181,13 +181,95 @@ pub struct ApplyOutcome {
     pub duplicates: usize,
 }
 
+/// Who sent a batch of changes: it decides which fields the batch may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The vessel the records belong to.
+    Vessel,
+    /// The shore office.
+    Shore,
+}
+
+/// The suffix that marks a comment written ashore.
+pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
+
+/// Checks what a received batch did to a fault against what its sender may
+/// write. Nobody may rewrite or remove a comment through sync. The vessel
+/// owns the fault's fields and may add its own comments, never one that
+/// claims to come from the shore. The shore may only add comments signed
+/// as the shore's; it may not create a vessel's fault nor change its fields.
+pub fn check_edit(
+    sender: Sender,
+    before: Option<&Fault>,
+    after: &Fault,
+) -> Result<(), RecordError> {
+    let refuse = |what: String| {
+        Err(RecordError::Forbidden(format!(
+            "{} may not {what}",
+            match sender {
+                Sender::Vessel => "a vessel",
+                Sender::Shore => "the shore",
+            }
+        )))
+    };
+    let empty = Vec::new();
+    let old_comments = before.map_or(&empty, |b| &b.comments);
+    for old in old_comments {
+        if after.comments.iter().find(|c| c.id == old.id) != Some(old) {
+            return refuse(format!("change or remove comment {}", old.id));
+        }
+    }
+    for new in after
+        .comments
+        .iter()
+        .filter(|c| !old_comments.iter().any(|o| o.id == c.id))
+    {
+        let from_shore = new.author.ends_with(SHORE_AUTHOR_SUFFIX);
+        match sender {
+            Sender::Vessel if from_shore => {
+                return refuse(format!("write a comment as {}", new.author));
+            }
+            Sender::Shore if !from_shore => {
+                return refuse(format!("write a comment as {}", new.author));
+            }
+            _ => {}
+        }
+    }
+    match (sender, before) {
+        (Sender::Shore, None) => refuse(format!("create fault {}", after.id)),
+        (Sender::Shore, Some(b)) => {
+            let fields = [
+                ("title", b.title != after.title),
+                ("description", b.description != after.description),
+                ("equipment", b.equipment != after.equipment),
+                ("severity", b.severity != after.severity),
+                ("status", b.status != after.status),
+                ("reporter", b.reporter != after.reporter),
+                ("created_at", b.created_at != after.created_at),
+            ];
+            match fields.iter().find(|(_, changed)| *changed) {
+                Some((field, _)) => refuse(format!("change a fault's {field}")),
+                None => Ok(()),
+            }
+        }
+        (Sender::Vessel, Some(b))
+            if b.reporter != after.reporter || b.created_at != after.created_at =>
+        {
+            refuse("change who logged a fault or when".into())
+        }
+        (Sender::Vessel, _) => Ok(()),
+    }
+}
+
 /// Applies a batch of received changes, all of which must belong to records
 /// of `vessel_id`, in one transaction; `finish` runs inside the same
-/// transaction (to move a sync cursor). Any bad change refuses the whole
-/// batch and nothing of it is stored.
+/// transaction (to move a sync cursor). Every change is checked against
+/// what `sender` may write ([`check_edit`]); any bad change refuses the
+/// whole batch and nothing of it is stored.
 pub fn apply_remote(
     db: &Db,
     vessel_id: &str,
+    sender: Sender,
     changes: &[IncomingChange],
     finish: impl FnOnce(&mut RecordTx<'_>) -> Result<(), StoreError>,
 ) -> Result<ApplyOutcome, RecordError> {
@@ -208,7 +290,7 @@ pub fn apply_remote(
         let mut outcome = ApplyOutcome::default();
         for (record_id, list) in &groups {
             let bytes: Vec<Vec<u8>> = list.iter().map(|c| c.bytes.clone()).collect();
-            let mut doc = match tx.load(record_id)? {
+            let (mut doc, before) = match tx.load(record_id)? {
                 Some(stored) => {
                     if stored.vessel_id != vessel_id {
                         return Err(RecordError::WrongVessel {
@@ -218,10 +300,11 @@ pub fn apply_remote(
                         });
                     }
                     let mut doc = FaultDoc::load(&stored.doc)?;
+                    let before = doc.to_fault()?;
                     doc.apply_changes(&bytes)?;
-                    doc
+                    (doc, Some(before))
                 }
-                None => FaultDoc::from_changes(&bytes)?,
+                None => (FaultDoc::from_changes(&bytes)?, None),
             };
             let fault = doc.to_fault()?;
             // The document itself names its vessel; a change may neither
@@ -233,6 +316,7 @@ pub fn apply_remote(
                     sender: vessel_id.to_owned(),
                 });
             }
+            check_edit(sender, before.as_ref(), &fault)?;
             let added = tx.write(
                 record_id,
                 &RecordWrite {
@@ -311,11 +395,11 @@ mod tests {
 
     /// Ships every local change of `from` after `after` to `to`, as the sync
     /// lanes do, and returns the new cursor.
-    fn ship(from: &Db, to: &Db, vessel: &str, after: u64) -> u64 {
+    fn ship(from: &Db, to: &Db, vessel: &str, after: u64, sender: Sender) -> u64 {
         let rows = from.outbound_changes(vessel, after, usize::MAX).unwrap();
         let last = rows.last().map_or(after, |r| r.seq);
         let batch: Vec<IncomingChange> = rows.into_iter().map(IncomingChange::from).collect();
-        apply_remote(to, vessel, &batch, |_| Ok(())).unwrap();
+        apply_remote(to, vessel, sender, &batch, |_| Ok(())).unwrap();
         last
     }
 
@@ -335,11 +419,11 @@ mod tests {
         let ship_db = Db::open(dir_a.path(), Site::Edge).unwrap();
         let shore_db = Db::open(dir_b.path(), Site::Shore).unwrap();
         let f = create_fault(&ship_db, "v1", new_fault(), "crew1").unwrap();
-        let up = ship(&ship_db, &shore_db, "v1", 0);
+        let up = ship(&ship_db, &shore_db, "v1", 0, Sender::Vessel);
         assert_eq!(shore_db.fault(&f.id).unwrap().unwrap().title, f.title);
 
-        // Apart: the ship changes the status, the shore comments and
-        // retitles.
+        // Apart: the ship changes the status and the title, the shore
+        // comments.
         let patch = FaultPatch {
             status: Some(Status::InProgress),
             ..FaultPatch::default()
@@ -356,10 +440,10 @@ mod tests {
             title: Some("Fuel leak, ME cyl 3 HP pipe".into()),
             ..FaultPatch::default()
         };
-        patch_fault(&shore_db, &f.id, retitle, &chief()).unwrap();
+        patch_fault(&ship_db, &f.id, retitle, &chief()).unwrap();
 
-        ship(&ship_db, &shore_db, "v1", up);
-        ship(&shore_db, &ship_db, "v1", 0);
+        ship(&ship_db, &shore_db, "v1", up, Sender::Vessel);
+        ship(&shore_db, &ship_db, "v1", 0, Sender::Shore);
         let a = ship_db.fault(&f.id).unwrap().unwrap();
         let b = shore_db.fault(&f.id).unwrap().unwrap();
         assert_eq!(a, b);
@@ -367,7 +451,7 @@ mod tests {
         assert_eq!(a.title, "Fuel leak, ME cyl 3 HP pipe");
         assert_eq!(a.comments.len(), 1);
         // Re-sending everything is harmless.
-        ship(&ship_db, &shore_db, "v1", 0);
+        ship(&ship_db, &shore_db, "v1", 0, Sender::Vessel);
         assert_eq!(shore_db.fault(&f.id).unwrap().unwrap(), b);
     }
 
@@ -421,16 +505,65 @@ mod tests {
         let a = Db::open(dir_a.path(), Site::Edge).unwrap();
         let shore = Db::open(dir_s.path(), Site::Shore).unwrap();
         let fa = create_fault(&a, "va", new_fault(), "crew").unwrap();
-        ship(&a, &shore, "va", 0);
+        ship(&a, &shore, "va", 0, Sender::Vessel);
         let fb = create_fault(&a, "va", new_fault(), "crew").unwrap();
         // Vessel B replays vessel A's changes as its own.
         let rows = a.outbound_changes("va", 0, usize::MAX).unwrap();
         let batch: Vec<IncomingChange> = rows.into_iter().map(IncomingChange::from).collect();
         let before = shore.record_counts().unwrap();
-        let err = apply_remote(&shore, "vb", &batch, |_| Ok(())).unwrap_err();
+        let err = apply_remote(&shore, "vb", Sender::Vessel, &batch, |_| Ok(())).unwrap_err();
         assert!(matches!(err, RecordError::WrongVessel { .. }), "{err}");
         assert_eq!(shore.record_counts().unwrap(), before);
         assert!(shore.fault(&fb.id).unwrap().is_none());
         assert!(shore.fault(&fa.id).unwrap().is_some());
+    }
+
+    /// Ships `from`'s changes to `to` and returns the refusal, if any.
+    fn try_ship(from: &Db, to: &Db, sender: Sender) -> Result<ApplyOutcome, RecordError> {
+        let rows = from.outbound_changes("v1", 0, usize::MAX).unwrap();
+        let batch: Vec<IncomingChange> = rows.into_iter().map(IncomingChange::from).collect();
+        apply_remote(to, "v1", sender, &batch, |_| Ok(()))
+    }
+
+    #[test]
+    fn each_side_may_only_write_its_own_fields() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let ship_db = Db::open(dirs[0].path(), Site::Edge).unwrap();
+        let shore_db = Db::open(dirs[1].path(), Site::Shore).unwrap();
+        let f = create_fault(&ship_db, "v1", new_fault(), "crew1").unwrap();
+
+        // A vessel may not forge a shore comment.
+        comment_fault(&ship_db, &f.id, "office@shore", "Approved").unwrap();
+        let err = try_ship(&ship_db, &shore_db, Sender::Vessel).unwrap_err();
+        assert!(
+            matches!(&err, RecordError::Forbidden(m) if m.contains("office@shore")),
+            "{err}"
+        );
+        assert!(
+            shore_db.fault(&f.id).unwrap().is_none(),
+            "the whole batch was refused"
+        );
+
+        // A genuine record goes through; then the shore may comment but not
+        // change the fault's fields.
+        let dirs2 = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let ship_db = Db::open(dirs2[0].path(), Site::Edge).unwrap();
+        let shore_db = Db::open(dirs2[1].path(), Site::Shore).unwrap();
+        let f = create_fault(&ship_db, "v1", new_fault(), "crew1").unwrap();
+        try_ship(&ship_db, &shore_db, Sender::Vessel).unwrap();
+        let close = FaultPatch {
+            severity: Some(Severity::Low),
+            ..FaultPatch::default()
+        };
+        patch_fault(&shore_db, &f.id, close, &chief()).unwrap();
+        let err = try_ship(&shore_db, &ship_db, Sender::Shore).unwrap_err();
+        assert!(
+            matches!(&err, RecordError::Forbidden(m) if m.contains("severity")),
+            "{err}"
+        );
+        assert_eq!(
+            ship_db.fault(&f.id).unwrap().unwrap().severity,
+            Severity::High
+        );
     }
 }
