@@ -45,6 +45,7 @@ async fn world_with(profile: LinkProfile) -> World {
         DEMO_VESSEL,
         "MV Test",
         &key.public_key_b64(),
+        "default",
     )
     .unwrap();
     let edge = start_edge(dir, config, &cancel).await;

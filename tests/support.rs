@@ -32,8 +32,15 @@ pub async fn start_shore(cancel: &CancellationToken) -> TestShore {
     config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.storage.data_dir = dir.path().to_owned();
     let state = ShoreState::open(config).unwrap();
-    keelson_shore::add_user(&state.db, "office", ShoreRole::Superintendent, "office").unwrap();
-    keelson_shore::add_user(&state.db, "viewer", ShoreRole::Viewer, "viewer").unwrap();
+    keelson_shore::add_user(
+        &state.db,
+        "office",
+        ShoreRole::Superintendent,
+        "office",
+        "default",
+    )
+    .unwrap();
+    keelson_shore::add_user(&state.db, "viewer", ShoreRole::Viewer, "viewer", "default").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(keelson_shore::serve(

@@ -64,7 +64,7 @@ fn snapshot(shore: &TestShore) -> (u64, u64, Vec<keelson_model::Fault>, Vec<(Str
         .list_faults(&keelson_store::FaultFilter::default())
         .unwrap();
     let vessels = db
-        .vessels()
+        .vessels(None)
         .unwrap()
         .into_iter()
         .map(|v| (v.id, v.records_acked))
@@ -79,10 +79,22 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     let (key_a, _) = VesselKey::generate().unwrap();
     let (key_b, _) = VesselKey::generate().unwrap();
     let (stranger, _) = VesselKey::generate().unwrap();
-    keelson_shore::add_vessel(&shore.state.db, "vessel-a", "MV A", &key_a.public_key_b64())
-        .unwrap();
-    keelson_shore::add_vessel(&shore.state.db, "vessel-b", "MV B", &key_b.public_key_b64())
-        .unwrap();
+    keelson_shore::add_vessel(
+        &shore.state.db,
+        "vessel-a",
+        "MV A",
+        &key_a.public_key_b64(),
+        "default",
+    )
+    .unwrap();
+    keelson_shore::add_vessel(
+        &shore.state.db,
+        "vessel-b",
+        "MV B",
+        &key_b.public_key_b64(),
+        "default",
+    )
+    .unwrap();
 
     // A genuine chunk from vessel A is applied and acknowledged.
     let genuine = sign(

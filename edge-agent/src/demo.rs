@@ -110,10 +110,17 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         DEMO_VESSEL,
         "MV Keelson Demo",
         &key.public_key_b64(),
+        "default",
     )
     .map_err(|e| anyhow::anyhow!("registering the demo vessel: {}", e.public_detail()))?;
-    keelson_shore::add_user(&shore.db, "office", ShoreRole::Superintendent, "office")
-        .map_err(|e| anyhow::anyhow!("adding the office user: {}", e.public_detail()))?;
+    keelson_shore::add_user(
+        &shore.db,
+        "office",
+        ShoreRole::Superintendent,
+        "office",
+        "default",
+    )
+    .map_err(|e| anyhow::anyhow!("adding the office user: {}", e.public_detail()))?;
     let shore_listener = tokio::net::TcpListener::bind(shore.config.http.listen)
         .await
         .with_context(|| {

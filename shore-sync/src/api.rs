@@ -23,6 +23,56 @@ pub fn router() -> Router<ShoreState> {
             "/api/v1/vessels/{id}/faults/{fault_id}/comments",
             post(comment),
         )
+        .route("/api/v1/quarantine", get(quarantine))
+}
+
+/// A refused sync batch as fleet admins see it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QuarantinedBatch {
+    /// Its id.
+    pub id: i64,
+    /// The vessel that sent it.
+    pub vessel_id: String,
+    /// When it arrived, RFC 3339.
+    pub received_at: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The refused batches of the user's organization; fleet admins only.
+pub fn quarantined(
+    state: &ShoreState,
+    user: &CurrentUser,
+) -> Result<Vec<QuarantinedBatch>, AppError> {
+    if role_of(user)? != keelson_model::ShoreRole::FleetAdmin {
+        return Err(AppError::Forbidden(
+            "the quarantine is for fleet admins".into(),
+        ));
+    }
+    let org = org_of(state, user)?;
+    Ok(state
+        .db
+        .quarantined(&org, 500)?
+        .into_iter()
+        .map(|q| QuarantinedBatch {
+            id: q.id,
+            vessel_id: q.vessel_id,
+            received_at: chrono::DateTime::from_timestamp_millis(q.received_at_ms)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            reason: q.reason,
+            size: q.size,
+        })
+        .collect())
+}
+
+async fn quarantine(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<QuarantinedBatch>>, AppError> {
+    Ok(Json(blocking(move || quarantined(&state, &user)).await?))
 }
 
 impl WebState for ShoreState {
@@ -53,9 +103,14 @@ pub struct VesselSummary {
     pub eta_secs: Option<u64>,
 }
 
-/// Every vessel with its sync state and open faults.
-pub fn vessel_summaries(state: &ShoreState) -> Result<Vec<VesselSummary>, AppError> {
-    let vessels = state.db.vessels()?;
+/// The organization whose vessels `user` may see.
+pub fn org_of(state: &ShoreState, user: &CurrentUser) -> Result<String, AppError> {
+    Ok(state.db.user_org(&user.username)?)
+}
+
+/// Every vessel of `org` with its sync state and open faults.
+pub fn vessel_summaries(state: &ShoreState, org: &str) -> Result<Vec<VesselSummary>, AppError> {
+    let vessels = state.db.vessels(Some(org))?;
     vessels
         .into_iter()
         .map(|v| {
@@ -81,14 +136,32 @@ async fn vessels(
     user: CurrentUser,
 ) -> Result<Json<Vec<VesselSummary>>, AppError> {
     role_of(&user)?;
-    Ok(Json(blocking(move || vessel_summaries(&state)).await?))
+    Ok(Json(
+        blocking(move || vessel_summaries(&state, &org_of(&state, &user)?)).await?,
+    ))
 }
 
-/// A vessel's faults, or 404 when the vessel is unknown.
-pub fn faults_of(state: &ShoreState, vessel_id: &str) -> Result<Vec<Fault>, AppError> {
-    if state.db.vessel(vessel_id)?.is_none() {
-        return Err(AppError::NotFound(format!("no vessel `{vessel_id}`")));
+/// A vessel of the user's organization, or 404: a vessel of another
+/// organization does not exist as far as the user can tell.
+pub fn vessel_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<keelson_store::VesselRow, AppError> {
+    let org = org_of(state, user)?;
+    match state.db.vessel(vessel_id)? {
+        Some(v) if v.org_id == org => Ok(v),
+        _ => Err(AppError::NotFound(format!("no vessel `{vessel_id}`"))),
     }
+}
+
+/// A vessel's faults, or 404 when the user cannot see the vessel.
+pub fn faults_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Fault>, AppError> {
+    vessel_of(state, user, vessel_id)?;
     Ok(state.db.list_faults(&FaultFilter {
         vessel_id: Some(vessel_id.to_owned()),
         ..FaultFilter::default()
@@ -96,7 +169,13 @@ pub fn faults_of(state: &ShoreState, vessel_id: &str) -> Result<Vec<Fault>, AppE
 }
 
 /// One fault of a vessel, or 404.
-pub fn fault_of(state: &ShoreState, vessel_id: &str, fault_id: &str) -> Result<Fault, AppError> {
+pub fn fault_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    fault_id: &str,
+) -> Result<Fault, AppError> {
+    vessel_of(state, user, vessel_id)?;
     match state.db.fault(fault_id)? {
         Some(f) if f.vessel_id == vessel_id => Ok(f),
         _ => Err(AppError::NotFound(format!(
@@ -111,7 +190,7 @@ async fn vessel_faults(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Fault>>, AppError> {
     role_of(&user)?;
-    Ok(Json(blocking(move || faults_of(&state, &id)).await?))
+    Ok(Json(blocking(move || faults_of(&state, &user, &id)).await?))
 }
 
 async fn vessel_fault(
@@ -121,7 +200,7 @@ async fn vessel_fault(
 ) -> Result<Json<Fault>, AppError> {
     role_of(&user)?;
     Ok(Json(
-        blocking(move || fault_of(&state, &id, &fault_id)).await?,
+        blocking(move || fault_of(&state, &user, &id, &fault_id)).await?,
     ))
 }
 
@@ -147,7 +226,7 @@ pub fn add_shore_comment(
             "commenting needs the superintendent role".into(),
         ));
     }
-    fault_of(state, vessel_id, fault_id)?;
+    fault_of(state, user, vessel_id, fault_id)?;
     let author = format!("{}@shore", user.username);
     Ok(comment_fault(&state.db, fault_id, &author, text)?)
 }

@@ -71,7 +71,7 @@ impl ShoreState {
             sync_metrics,
             site: layout::Site {
                 title: "Keelson Shore".into(),
-                nav: vec![("/", "Fleet")],
+                nav: vec![("/", "Fleet"), ("/quarantine", "Quarantine")],
             },
         })
     }
@@ -113,9 +113,15 @@ pub async fn serve(
         .await
 }
 
-/// Adds or updates a shore user; the password must be at least
-/// [`keelson_web::auth::MIN_PASSWORD_LEN`] characters.
-pub fn add_user(db: &Db, username: &str, role: ShoreRole, password: &str) -> Result<(), AppError> {
+/// Adds or updates a shore user in organization `org`; the password must
+/// be at least [`keelson_web::auth::MIN_PASSWORD_LEN`] characters.
+pub fn add_user(
+    db: &Db,
+    username: &str,
+    role: ShoreRole,
+    password: &str,
+    org: &str,
+) -> Result<(), AppError> {
     keelson_model::validate_username(username)?;
     if password.chars().count() < keelson_web::auth::MIN_PASSWORD_LEN {
         return Err(AppError::BadRequest(format!(
@@ -123,20 +129,53 @@ pub fn add_user(db: &Db, username: &str, role: ShoreRole, password: &str) -> Res
             keelson_web::auth::MIN_PASSWORD_LEN
         )));
     }
+    if !db.orgs()?.iter().any(|o| o.id == org) {
+        return Err(AppError::BadRequest(format!(
+            "no organization `{org}`; add it with `keelson-shore org add`"
+        )));
+    }
     let hash = keelson_web::auth::hash_password(password)?;
     db.upsert_user(username, &hash, role.as_str())?;
+    db.set_user_org(username, org)?;
     Ok(())
 }
 
-/// Registers a vessel (or rotates its key) after checking the id and key.
-pub fn add_vessel(db: &Db, id: &str, name: &str, public_key_b64: &str) -> Result<(), AppError> {
+/// Adds an organization, or renames one.
+pub fn add_org(db: &Db, id: &str, name: &str) -> Result<(), AppError> {
+    keelson_model::validate_vessel_id(id).map_err(|_| {
+        AppError::BadRequest("organization ids are 1-64 characters of a-z, 0-9, '-' or '_'".into())
+    })?;
+    if name.trim().is_empty() {
+        return Err(AppError::BadRequest(
+            "organization name must not be empty".into(),
+        ));
+    }
+    db.upsert_org(id, name.trim())?;
+    Ok(())
+}
+
+/// Registers a vessel in organization `org` (or rotates its key, or moves
+/// it) after checking the id and key.
+pub fn add_vessel(
+    db: &Db,
+    id: &str,
+    name: &str,
+    public_key_b64: &str,
+    org: &str,
+) -> Result<(), AppError> {
     keelson_model::validate_vessel_id(id)?;
     if name.trim().is_empty() {
         return Err(AppError::BadRequest("vessel name must not be empty".into()));
     }
     keelson_sync::signing::check_public_key(public_key_b64)
         .map_err(|e| AppError::BadRequest(format!("public key: {e}")))?;
+    if !db.orgs()?.iter().any(|o| o.id == org) {
+        return Err(AppError::BadRequest(format!(
+            "no organization `{org}`; add it with `keelson-shore org add`"
+        )));
+    }
     db.upsert_vessel(id, name.trim(), public_key_b64)?;
+    db.set_vessel_org(id, org)?;
     Ok(())
 }
 

@@ -43,6 +43,33 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage organizations (each sees only its own vessels).
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Add an organization, or rename one.
+    Add {
+        /// The organization's id (a-z, 0-9, '-', '_').
+        #[arg(long)]
+        id: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// List organizations.
+    List {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +85,9 @@ enum VesselCommand {
         /// The vessel's Ed25519 public key (base64), printed by `keelson-edge init`.
         #[arg(long)]
         public_key: String,
+        /// The organization the vessel belongs to.
+        #[arg(long, default_value = keelson_store::DEFAULT_ORG)]
+        org: String,
         /// Configuration file.
         #[arg(long, default_value = DEFAULT_PATH)]
         config: PathBuf,
@@ -80,6 +110,9 @@ enum UserCommand {
         /// Role: viewer, superintendent or fleet_admin.
         #[arg(long)]
         role: ShoreRole,
+        /// The organization whose vessels the user sees.
+        #[arg(long, default_value = keelson_store::DEFAULT_ORG)]
+        org: String,
         /// Configuration file.
         #[arg(long, default_value = DEFAULT_PATH)]
         config: PathBuf,
@@ -136,18 +169,35 @@ fn run(cli: Cli) -> Result<()> {
                 id,
                 name,
                 public_key,
+                org,
                 config,
             } => {
                 let state = open(&config)?;
-                keelson_shore::add_vessel(&state.db, &id, &name, &public_key)
+                keelson_shore::add_vessel(&state.db, &id, &name, &public_key, &org)
                     .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
                 println!("vessel {id} registered");
                 Ok(())
             }
             VesselCommand::List { config } => {
                 let state = open(&config)?;
-                for v in state.db.vessels()? {
+                for v in state.db.vessels(None)? {
                     println!("{}\t{}\t{}", v.id, v.name, v.public_key);
+                }
+                Ok(())
+            }
+        },
+        Command::Org { command } => match command {
+            OrgCommand::Add { id, name, config } => {
+                let state = open(&config)?;
+                keelson_shore::add_org(&state.db, &id, &name)
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+                println!("organization {id} saved");
+                Ok(())
+            }
+            OrgCommand::List { config } => {
+                let state = open(&config)?;
+                for o in state.db.orgs()? {
+                    println!("{}\t{}", o.id, o.name);
                 }
                 Ok(())
             }
@@ -156,12 +206,13 @@ fn run(cli: Cli) -> Result<()> {
             UserCommand::Add {
                 username,
                 role,
+                org,
                 config,
             } => {
                 let state = open(&config)?;
                 let pw = keelson_config::cli::read_password("keelson-shore")
                     .map_err(anyhow::Error::msg)?;
-                keelson_shore::add_user(&state.db, &username, role, &pw)
+                keelson_shore::add_user(&state.db, &username, role, &pw, &org)
                     .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
                 println!("user {username} ({role}) saved");
                 Ok(())

@@ -1,7 +1,9 @@
 //! The shore office's pages: the fleet, a vessel's faults, a fault with its
 //! comments.
 
-use crate::api::{add_shore_comment, fault_of, faults_of, vessel_summaries};
+use crate::api::{
+    add_shore_comment, fault_of, faults_of, org_of, quarantined, vessel_of, vessel_summaries,
+};
 use crate::{ShoreState, role_of};
 use axum::Form;
 use axum::Router;
@@ -20,6 +22,7 @@ pub fn router() -> Router<ShoreState> {
         .route("/", get(fleet))
         .route("/vessels/{id}", get(vessel))
         .route("/vessels/{id}/faults/{fault_id}", get(fault))
+        .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
             axum::routing::post(comment),
@@ -27,8 +30,8 @@ pub fn router() -> Router<ShoreState> {
 }
 
 async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Response {
-    let s = state.clone();
-    let vessels = match blocking(move || vessel_summaries(&s)).await {
+    let (s, u) = (state.clone(), user.clone());
+    let vessels = match blocking(move || vessel_summaries(&s, &org_of(&s, &u)?)).await {
         Ok(v) => v,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -71,21 +74,10 @@ async fn vessel(
     PageUser(user): PageUser,
     Path(id): Path<String>,
 ) -> Response {
-    let (s, vid) = (state.clone(), id.clone());
-    let loaded = blocking(move || {
-        let v = s.db.vessel(&vid)?;
-        Ok((v, faults_of(&s, &vid)?))
-    })
-    .await;
+    let (s, u, vid) = (state.clone(), user.clone(), id.clone());
+    let loaded = blocking(move || Ok((vessel_of(&s, &u, &vid)?, faults_of(&s, &u, &vid)?))).await;
     let (v, faults) = match loaded {
-        Ok((Some(v), f)) => (v, f),
-        Ok((None, _)) => {
-            return page_error(
-                &state.site,
-                Some(&user),
-                keelson_web::AppError::NotFound("no such vessel".into()),
-            );
-        }
+        Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
     let body = html! {
@@ -102,8 +94,8 @@ async fn fault(
     PageUser(user): PageUser,
     Path((id, fault_id)): Path<(String, String)>,
 ) -> Response {
-    let (s, vid, fid) = (state.clone(), id.clone(), fault_id.clone());
-    let f = match blocking(move || fault_of(&s, &vid, &fid)).await {
+    let (s, u, vid, fid) = (state.clone(), user.clone(), id.clone(), fault_id.clone());
+    let f = match blocking(move || fault_of(&s, &u, &vid, &fid)).await {
         Ok(f) => f,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -135,4 +127,34 @@ async fn comment(
         Ok(_) => Redirect::to(&format!("/vessels/{id}/faults/{fault_id}")).into_response(),
         Err(e) => page_error(&state.site, Some(&user), e),
     }
+}
+
+async fn quarantine_page(State(state): State<ShoreState>, PageUser(user): PageUser) -> Response {
+    let (s, u) = (state.clone(), user.clone());
+    let batches = match blocking(move || quarantined(&s, &u)).await {
+        Ok(b) => b,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let body = html! {
+        h1 { "Quarantined sync batches" }
+        p.muted { "Batches a vessel sent that the shore refused whole. Nothing of them was applied; they are kept here for inspection." }
+        @if batches.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                thead { tr { th { "Received" } th { "Vessel" } th { "Why" } th { "Size" } } }
+                tbody {
+                    @for b in &batches {
+                        tr {
+                            td { (when_rfc3339(Some(&b.received_at))) }
+                            td { a href={ "/vessels/" (b.vessel_id) } { (b.vessel_id) } }
+                            td { (b.reason) }
+                            td { (human_bytes(b.size)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Html(page(&state.site, "Quarantine", Some(&user), body).into_string()).into_response()
 }

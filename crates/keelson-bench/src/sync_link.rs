@@ -49,8 +49,14 @@ async fn run_async() -> Result<()> {
         ShoreConfig::parse("bench", keelson_shore::DEFAULT_CONFIG).map_err(anyhow::Error::msg)?;
     shore_config.storage.data_dir = shore_dir.path().to_owned();
     let shore = ShoreState::open(shore_config)?;
-    keelson_shore::add_user(&shore.db, "office", ShoreRole::Superintendent, "office")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    keelson_shore::add_user(
+        &shore.db,
+        "office",
+        ShoreRole::Superintendent,
+        "office",
+        "default",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let shore_addr = listener.local_addr()?;
     tokio::spawn(keelson_shore::serve(
@@ -93,8 +99,14 @@ async fn run_async() -> Result<()> {
         }
     }
     let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file)?;
-    keelson_shore::add_vessel(&shore.db, VESSEL, "MV Bench", &key.public_key_b64())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    keelson_shore::add_vessel(
+        &shore.db,
+        VESSEL,
+        "MV Bench",
+        &key.public_key_b64(),
+        "default",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let link = LinkEmulator::start(shore_addr, profile).await?;
     config.sync.shore_url = format!("http://{}", link.local_addr());

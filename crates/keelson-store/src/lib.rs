@@ -27,7 +27,7 @@ mod users;
 
 pub use edge::{StoredSample, SyncState};
 pub use records::{ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord};
-pub use shore::{NonceOutcome, VesselRow};
+pub use shore::{DEFAULT_ORG, NonceOutcome, OrgRow, QuarantineRow, VesselRow};
 pub use users::{SessionUser, UserRow};
 
 use rusqlite::{Connection, OpenFlags};

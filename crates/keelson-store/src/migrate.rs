@@ -31,6 +31,10 @@ const SHORE: &[Migration] = &[
         "shore/0003_vessel_progress",
         include_str!("../../../schema/shore/0003_vessel_progress.sql"),
     ),
+    (
+        "shore/0004_organizations",
+        include_str!("../../../schema/shore/0004_organizations.sql"),
+    ),
 ];
 
 /// Applies every migration of `site` not yet recorded, each in its own

@@ -26,7 +26,36 @@ pub struct VesselRow {
     pub pending_bytes: u64,
     /// The vessel's last estimate of the time to send them, in seconds.
     pub eta_secs: Option<u64>,
+    /// The organization the vessel belongs to.
+    pub org_id: String,
 }
+
+/// An organization at the shore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRow {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A batch refused and kept for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRow {
+    /// Its id.
+    pub id: i64,
+    /// The vessel that sent it.
+    pub vessel_id: String,
+    /// When it arrived (ms since the epoch).
+    pub received_at_ms: i64,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The organization of users and vessels registered without one.
+pub const DEFAULT_ORG: &str = "default";
 
 /// Whether a request nonce was seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,20 +83,116 @@ impl Db {
         let conn = self.reader()?;
         Ok(conn
             .query_row(
-                "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs FROM vessels WHERE id = ?1",
+                "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id FROM vessels WHERE id = ?1",
                 [id],
                 vessel_row,
             )
             .optional()?)
     }
 
-    /// Every registered vessel, by name.
-    pub fn vessels(&self) -> Result<Vec<VesselRow>, StoreError> {
+    /// Every registered vessel, by name; only `org`'s when given.
+    pub fn vessels(&self, org: Option<&str>) -> Result<Vec<VesselRow>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs FROM vessels ORDER BY name, id",
+            "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id FROM vessels
+             WHERE (?1 IS NULL OR org_id = ?1) ORDER BY name, id",
         )?;
-        let rows = stmt.query_map([], vessel_row)?;
+        let rows = stmt.query_map([org], vessel_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Adds an organization, or renames one.
+    pub fn upsert_org(&self, id: &str, name: &str) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO organizations (id, name, created_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name",
+            params![id, name, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Every organization, by id.
+    pub fn orgs(&self) -> Result<Vec<OrgRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT id, name FROM organizations ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OrgRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn require_org(conn: &rusqlite::Connection, org: &str) -> Result<(), StoreError> {
+        let known: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = ?1)",
+            [org],
+            |r| r.get(0),
+        )?;
+        if known {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("no organization `{org}`")))
+        }
+    }
+
+    /// Moves a vessel to an organization.
+    pub fn set_vessel_org(&self, vessel_id: &str, org: &str) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        Self::require_org(&conn, org)?;
+        if conn.execute(
+            "UPDATE vessels SET org_id = ?2 WHERE id = ?1",
+            params![vessel_id, org],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Puts a user in an organization.
+    pub fn set_user_org(&self, username: &str, org: &str) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        Self::require_org(&conn, org)?;
+        conn.execute(
+            "INSERT INTO user_orgs (username, org_id) VALUES (?1, ?2)
+             ON CONFLICT(username) DO UPDATE SET org_id = excluded.org_id",
+            params![username, org],
+        )?;
+        Ok(())
+    }
+
+    /// The organization of a user ([`DEFAULT_ORG`] when none was set).
+    pub fn user_org(&self, username: &str) -> Result<String, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn
+            .query_row(
+                "SELECT org_id FROM user_orgs WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| DEFAULT_ORG.to_owned()))
+    }
+
+    /// Quarantined batches of `org`'s vessels, newest first.
+    pub fn quarantined(&self, org: &str, limit: u32) -> Result<Vec<QuarantineRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT q.id, q.vessel_id, q.received_at_ms, q.reason, LENGTH(q.payload) FROM quarantine q
+             JOIN vessels v ON v.id = q.vessel_id WHERE v.org_id = ?1 ORDER BY q.id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![org, limit], |r| {
+            Ok(QuarantineRow {
+                id: r.get(0)?,
+                vessel_id: r.get(1)?,
+                received_at_ms: r.get(2)?,
+                reason: r.get(3)?,
+                size: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -173,6 +298,7 @@ fn vessel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VesselRow> {
         last_sync_ms: r.get(4)?,
         pending_bytes: r.get::<_, i64>(5)? as u64,
         eta_secs: r.get::<_, Option<i64>>(6)?.map(|e| e as u64),
+        org_id: r.get(7)?,
     })
 }
 
@@ -212,6 +338,7 @@ mod tests {
             db.vessel("v1").expect("q").map(|v| v.records_acked),
             Some(7)
         );
-        assert_eq!(db.vessels().expect("q").len(), 1);
+        assert_eq!(db.vessels(None).expect("q").len(), 1);
+        assert_eq!(db.vessels(Some("other")).expect("q").len(), 0);
     }
 }
