@@ -65,9 +65,6 @@ pub enum StoreError {
     /// The write conflicts with what is stored (for example a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A lock was poisoned by a panic in another thread.
-    #[error("store lock poisoned")]
-    Poisoned,
 }
 
 /// Which schema a database carries.
@@ -145,12 +142,24 @@ impl Db {
         self.inner.site
     }
 
+    // A panic while a connection was held leaves its lock poisoned. The
+    // connection itself is sound (an open transaction rolls back as the
+    // panic unwinds through it), so the lock is taken anyway: one failed
+    // request must not stop every later one.
     pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.inner.writer.lock().map_err(|_| StoreError::Poisoned)
+        Ok(self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.inner.reader.lock().map_err(|_| StoreError::Poisoned)
+        Ok(self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Runs SQLite's own consistency check and returns its verdict

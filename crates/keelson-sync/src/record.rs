@@ -121,6 +121,10 @@ pub struct ChangeInfo {
 /// Decodes one change without applying it, so a receiver can validate,
 /// size-check and deduplicate before touching a document.
 pub fn decode_change(bytes: &[u8]) -> Result<ChangeInfo, SyncError> {
+    guarded("change", || decode_change_unguarded(bytes))
+}
+
+fn decode_change_unguarded(bytes: &[u8]) -> Result<ChangeInfo, SyncError> {
     let change = parse_change(bytes)?;
     Ok(ChangeInfo {
         hash: change.hash().to_string(),
@@ -252,6 +256,10 @@ impl FaultDoc {
     /// Loads a document saved with [`FaultDoc::save`]. The content is checked
     /// lazily, by [`FaultDoc::to_fault`].
     pub fn load(bytes: &[u8]) -> Result<FaultDoc, SyncError> {
+        guarded("document", || Self::load_unguarded(bytes))
+    }
+
+    fn load_unguarded(bytes: &[u8]) -> Result<FaultDoc, SyncError> {
         // An empty input loads as an empty automerge document, which is never
         // a record, so it is refused here rather than at first use.
         if bytes.is_empty() {
@@ -268,6 +276,10 @@ impl FaultDoc {
     /// a record it has never seen does. The changes may come in any order but
     /// must be complete and must form a valid fault.
     pub fn from_changes(changes: &[Vec<u8>]) -> Result<FaultDoc, SyncError> {
+        guarded("changes", || Self::from_changes_unguarded(changes))
+    }
+
+    fn from_changes_unguarded(changes: &[Vec<u8>]) -> Result<FaultDoc, SyncError> {
         if changes.is_empty() {
             return Err(SyncError::malformed("fault: no changes to build it from"));
         }
@@ -450,6 +462,10 @@ impl FaultDoc {
     /// leaves an invalid fault or changes the fault's id, and
     /// [`SyncError::WrongVessel`] when it moves the fault to another vessel.
     pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), SyncError> {
+        guarded("changes", || self.apply_changes_unguarded(changes))
+    }
+
+    fn apply_changes_unguarded(&mut self, changes: &[Vec<u8>]) -> Result<(), SyncError> {
         let decoded = changes
             .iter()
             .map(|c| parse_change(c))
@@ -510,6 +526,10 @@ impl FaultDoc {
     /// limits. Any failure is [`SyncError::Malformed`]. Comments come sorted
     /// by time, then id, so every site shows the same order.
     pub fn to_fault(&self) -> Result<Fault, SyncError> {
+        guarded("document", || self.to_fault_unguarded())
+    }
+
+    fn to_fault_unguarded(&self) -> Result<Fault, SyncError> {
         let d = &self.doc;
         let kind = get_string(d, &ROOT, key::KIND)?;
         if kind != FAULT_KIND {
@@ -610,6 +630,13 @@ fn updated_at_after(current: &Fault, now: DateTime<Utc>) -> ScalarValue {
 /// [`SyncError::MissingDependencies`]; one that does not decode is
 /// [`SyncError::Malformed`].
 pub fn expand_bundle(base: Option<&FaultDoc>, bundle: &[u8]) -> Result<Vec<Vec<u8>>, SyncError> {
+    guarded("bundle", || expand_bundle_unguarded(base, bundle))
+}
+
+fn expand_bundle_unguarded(
+    base: Option<&FaultDoc>,
+    bundle: &[u8],
+) -> Result<Vec<Vec<u8>>, SyncError> {
     let mut trial = match base {
         Some(b) => b.doc.clone(),
         None => AutoCommit::new(),
@@ -629,6 +656,21 @@ pub fn expand_bundle(base: Option<&FaultDoc>, bundle: &[u8]) -> Result<Vec<Vec<u
         .iter()
         .map(|c| c.raw_bytes().to_vec())
         .collect())
+}
+
+/// Runs automerge's decoding of foreign bytes, turning a panic inside it
+/// into [`SyncError::Malformed`]. automerge's decoders are not total: some
+/// corrupted inputs make them panic (found by the property tests in
+/// `tests/hostile_input.rs`). A hostile or damaged payload must cost one
+/// refused request, never a crashed handler or a poisoned lock. The panic
+/// still reaches the process's panic hook, so it shows in the log.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, SyncError>) -> Result<T, SyncError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(_) => Err(SyncError::malformed(format!(
+            "{what}: automerge could not decode it"
+        ))),
+    }
 }
 
 fn parse_hashes(hashes: &[String]) -> Result<Vec<ChangeHash>, SyncError> {

@@ -1,0 +1,101 @@
+//! Property tests: whatever bytes arrive, the chunk decoder, the change
+//! decoder and the bundle expander answer with a value or an error, never a
+//! panic. The same entry points are cargo-fuzz targets in `fuzz/`.
+
+#![allow(clippy::unwrap_used)]
+
+use chrono::Utc;
+use keelson_model::{NewFault, Severity};
+use keelson_sync::record::expand_bundle;
+use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
+use keelson_sync::{FaultDoc, decode_change};
+use proptest::prelude::*;
+
+fn valid_chunk() -> (Vec<u8>, FaultDoc, Vec<String>) {
+    let new = NewFault {
+        title: "Fire pump pressure low".into(),
+        description: "Reads 6 bar at the test".into(),
+        equipment: "Fire pump".into(),
+        severity: Severity::High,
+    };
+    let (mut doc, create) = FaultDoc::create("f-1", "v1", &new, "chief", Utc::now()).unwrap();
+    let comment = doc
+        .add_comment("c-1", "second", "Impeller checked", Utc::now())
+        .unwrap();
+    let hashes = [&create, &comment]
+        .iter()
+        .map(|c| decode_change(c).unwrap().hash)
+        .collect();
+    let chunk = wire::encode_chunk(&Chunk {
+        lane: Lane::Records,
+        vessel_id: "v1".into(),
+        entries: vec![
+            ChangeEntry {
+                seq: 1,
+                record_id: "f-1".into(),
+                change: create,
+            },
+            ChangeEntry {
+                seq: 2,
+                record_id: "f-1".into(),
+                change: comment,
+            },
+        ],
+    })
+    .unwrap();
+    (chunk, doc, hashes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = wire::decode_chunk(&bytes, wire::MAX_DECODED_BYTES);
+        let _ = decode_change(&bytes);
+        let _ = expand_bundle(None, &bytes);
+        let mut with_magic = b"KSC1".to_vec();
+        with_magic.extend(&bytes);
+        let _ = wire::decode_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+    }
+
+    #[test]
+    fn mutated_chunks_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let (mut chunk, _, _) = valid_chunk();
+        for (at, value) in flips {
+            let i = at.index(chunk.len());
+            chunk[i] ^= value | 1;
+        }
+        if let Ok(decoded) = wire::decode_chunk(&chunk, wire::MAX_DECODED_BYTES) {
+            for e in decoded.entries {
+                let _ = decode_change(&e.change);
+                let _ = FaultDoc::from_changes(&[e.change]);
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_bundles_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let (_, doc, hashes) = valid_chunk();
+        let mut bundle = doc.bundle(&hashes).unwrap();
+        for (at, value) in flips {
+            let i = at.index(bundle.len());
+            bundle[i] ^= value | 1;
+        }
+        let _ = expand_bundle(None, &bundle);
+    }
+}
+
+#[test]
+fn a_bundle_expands_to_the_same_changes() {
+    let (_, doc, hashes) = valid_chunk();
+    let bundle = doc.bundle(&hashes).unwrap();
+    let changes = expand_bundle(None, &bundle).unwrap();
+    let got: Vec<String> = changes
+        .iter()
+        .map(|c| decode_change(c).unwrap().hash)
+        .collect();
+    assert_eq!(got, hashes);
+    let rebuilt = FaultDoc::from_changes(&changes).unwrap();
+    assert_eq!(rebuilt.to_fault().unwrap().comments.len(), 1);
+}

@@ -1,0 +1,14 @@
+//! Fuzzes the sync chunk decoder and the change decoder behind it:
+//! `cargo +nightly fuzz run chunk_decoder` from this folder.
+#![no_main]
+
+use keelson_sync::{decode_change, wire};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(chunk) = wire::decode_chunk(data, wire::MAX_DECODED_BYTES) {
+        for entry in chunk.entries {
+            let _ = decode_change(&entry.change);
+        }
+    }
+});
