@@ -19,6 +19,7 @@
 //! This crate stores automerge documents and changes as opaque bytes: it
 //! never decodes them (only the sync crate knows automerge).
 
+pub mod backup;
 mod edge;
 mod migrate;
 mod records;
@@ -68,6 +69,20 @@ pub enum StoreError {
     /// A lock was poisoned by a panic in another thread.
     #[error("store lock poisoned")]
     Poisoned,
+    /// A file or directory beside the database could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An agent is running on this data directory (it holds the run lock).
+    #[error("a Keelson agent is running on {}; stop its service first", .0.display())]
+    Running(PathBuf),
+    /// A backup or restore was refused or failed; the message says why.
+    #[error("{0}")]
+    Backup(String),
 }
 
 /// Which schema a database carries.
@@ -138,6 +153,16 @@ impl Db {
 
     pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.inner.reader.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Bytes the database takes on disk: the main file plus its WAL.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.inner.path.with_file_name(format!("{DB_FILE}-wal"));
+        [self.inner.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Runs SQLite's own consistency check and returns its verdict
