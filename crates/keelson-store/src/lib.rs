@@ -2,7 +2,8 @@
 //!
 //! # Invariants
 //!
-//! - One file per site (`keelson.db` in the data directory), in WAL mode with
+//! - One file per site (`keelson.db` in the data directory, created with mode
+//!   0600 as it holds password hashes), in WAL mode with
 //!   `synchronous = FULL`: a transaction that returned is on disk, so an
 //!   acknowledged write survives `kill -9` and power loss.
 //! - All writes go through one connection behind a mutex, so a
@@ -124,6 +125,7 @@ impl Db {
     /// any pending migrations.
     pub fn open(data_dir: &Path, site: Site) -> Result<Db, StoreError> {
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path)?;
         let writer = open_conn(&path)?;
         migrate::apply(&writer, site)?;
         let reader = open_conn(&path)?;
@@ -173,6 +175,27 @@ impl Db {
     }
 }
 
+/// Creates the database file readable by its owner only, whatever the
+/// caller's umask: it holds password hashes. SQLite gives its `-wal` and
+/// `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -211,5 +234,26 @@ pub(crate) mod test_util {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(dir.path(), site).expect("open");
         (dir, db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, db) = test_util::open(Site::Edge);
+        db.upsert_user("chief", "hash", "chief_engineer").expect("write");
+        for name in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
+            let mode = std::fs::metadata(dir.path().join(&name))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        assert!(db.size_bytes() > 0);
     }
 }
