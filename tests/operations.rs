@@ -107,9 +107,11 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
     let refused = backup::restore(&data_dir, Site::Edge, &file).unwrap_err();
     assert!(matches!(refused, StoreError::Running(_)), "{refused}");
     assert!(
-        !std::fs::read_dir(&data_dir)
+        !std::fs::read_dir(&data_dir).unwrap().any(|e| e
             .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().contains("pre-restore")),
+            .file_name()
+            .to_string_lossy()
+            .contains("pre-restore")),
         "a refused restore copied nothing aside"
     );
 
@@ -123,7 +125,10 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
     assert!(text.contains("keelson_http_requests_total{"), "{text}");
     assert!(metric(&text, "keelson_samples_written_total").unwrap() > 0.0);
     assert!(metric(&text, "keelson_ingest_batches_written_total").unwrap() > 0.0);
-    assert_eq!(metric(&text, "keelson_ingest_write_failures_total"), Some(0.0));
+    assert_eq!(
+        metric(&text, "keelson_ingest_write_failures_total"),
+        Some(0.0)
+    );
     assert!(metric(&text, "keelson_ingest_tags").unwrap() > 0.0);
     assert!(metric(&text, "keelson_database_bytes").unwrap() > 4096.0);
     // `after` was logged with the link down, so its change waits.
@@ -172,7 +177,10 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
 
     let db = Db::open(&data_dir, Site::Edge).unwrap();
     assert_eq!(db.integrity_check().unwrap(), "ok");
-    assert!(db.fault(&before).unwrap().is_some(), "the backup's fault is back");
+    assert!(
+        db.fault(&before).unwrap().is_some(),
+        "the backup's fault is back"
+    );
     assert!(db.fault(&after).unwrap().is_none(), "a later fault is not");
     drop(db);
 

@@ -155,14 +155,11 @@ fn register_scrape_metrics(state: &EdgeState) {
             }
             Err(e) => tracing::warn!(error = %e, "reading the sync backlog for metrics"),
         }
-        let last = s
-            .db
-            .sync_state(sync_client::RECORDS_LANE)
-            .ok()
-            .and_then(|st| st.last_success_ms);
-        age.set(last.map_or(-1, |ms| {
-            (keelson_store::now_ms() - ms).max(0) / 1000
-        }));
+        let last =
+            s.db.sync_state(sync_client::RECORDS_LANE)
+                .ok()
+                .and_then(|st| st.last_success_ms);
+        age.set(last.map_or(-1, |ms| (keelson_store::now_ms() - ms).max(0) / 1000));
     });
 }
 
@@ -270,7 +267,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         state,
         tasks,
         ingest,
-        run_lock: run_lock,
+        run_lock,
     })
 }
 

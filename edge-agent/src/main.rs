@@ -125,7 +125,10 @@ fn load(path: &Path) -> Result<EdgeConfig> {
 fn print_restore(from: &Path, report: &keelson_store::backup::RestoreReport) {
     println!("restored {}", from.display());
     if let Some(previous) = &report.previous {
-        println!("the database it replaced was kept at {}", previous.display());
+        println!(
+            "the database it replaced was kept at {}",
+            previous.display()
+        );
     }
 }
 
@@ -223,7 +226,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { to, config } => {
             let config = load(&config)?;
             let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
-            println!("backup written to {} ({} bytes)", report.path.display(), report.bytes);
+            println!(
+                "backup written to {} ({} bytes)",
+                report.path.display(),
+                report.bytes
+            );
             Ok(())
         }
         Command::Restore { from, config } => {

@@ -152,7 +152,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { to, config } => {
             let config = load(&config)?;
             let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
-            println!("backup written to {} ({} bytes)", report.path.display(), report.bytes);
+            println!(
+                "backup written to {} ({} bytes)",
+                report.path.display(),
+                report.bytes
+            );
             Ok(())
         }
         Command::Restore { from, config } => {
@@ -164,7 +168,10 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             println!("restored {}", from.display());
             if let Some(previous) = &report.previous {
-                println!("the database it replaced was kept at {}", previous.display());
+                println!(
+                    "the database it replaced was kept at {}",
+                    previous.display()
+                );
             }
             Ok(())
         }

@@ -238,7 +238,10 @@ pub fn restore(data_dir: &Path, site: Site, from: &Path) -> Result<RestoreReport
 /// open; returns its migrations.
 fn check_backup(from: &Path, site: Site) -> Result<Vec<String>, StoreError> {
     if !from.is_file() {
-        return Err(StoreError::Backup(format!("{} is not a file", from.display())));
+        return Err(StoreError::Backup(format!(
+            "{} is not a file",
+            from.display()
+        )));
     }
     let conn = Connection::open_with_flags(
         from,
@@ -263,9 +266,7 @@ fn check_backup(from: &Path, site: Site) -> Result<Vec<String>, StoreError> {
             s.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<_>>()
         })
-        .map_err(|_| {
-            StoreError::Backup(format!("{} is not a Keelson backup", from.display()))
-        })?;
+        .map_err(|_| StoreError::Backup(format!("{} is not a Keelson backup", from.display())))?;
     let own_prefix = match site {
         Site::Edge => "edge/",
         Site::Shore => "shore/",

@@ -246,7 +246,8 @@ mod tests {
     fn the_database_and_its_wal_are_private_whatever_the_umask() {
         use std::os::unix::fs::PermissionsExt;
         let (dir, db) = test_util::open(Site::Edge);
-        db.upsert_user("chief", "hash", "chief_engineer").expect("write");
+        db.upsert_user("chief", "hash", "chief_engineer")
+            .expect("write");
         for name in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
             let mode = std::fs::metadata(dir.path().join(&name))
                 .expect("meta")
