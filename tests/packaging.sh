@@ -225,6 +225,9 @@ expect_stat /var/lib/keelson/edge 750 keelson:keelson
 say "backup and restore as root keep the service user's ownership"
 in_root keelson-edge backup --to /root/edge.backup >/dev/null
 expect_stat /root/edge.backup 600 root:root
+echo 'a long passphrase' |
+    in_root runuser -u keelson -- keelson-edge user add --username second --role engineer >/dev/null ||
+    fail "a backup run by root left files the service user cannot open"
 in_root keelson-edge restore --from /root/edge.backup >/dev/null
 expect_stat /var/lib/keelson/edge/keelson.db 600 keelson:keelson
 ls "$ROOT"/var/lib/keelson/edge/keelson.db.pre-restore-* >/dev/null 2>&1 ||
@@ -232,6 +235,13 @@ ls "$ROOT"/var/lib/keelson/edge/keelson.db.pre-restore-* >/dev/null 2>&1 ||
 echo 'another passphrase' |
     in_root runuser -u keelson -- keelson-edge user add --username bosun --role crew >/dev/null ||
     fail "the service user cannot write the restored database"
+
+say "a database first created by root still belongs to the service user"
+rm -f "$ROOT"/var/lib/keelson/shore/keelson.db*
+echo 'a long passphrase' |
+    in_root keelson-shore user add --username admin --role fleet_admin >/dev/null
+expect_stat /var/lib/keelson/shore/keelson.db 600 keelson:keelson
+shore_db_sha=$(sha /var/lib/keelson/shore/keelson.db)
 
 say "removing"
 in_root dpkg -r keelson-edge keelson-shore

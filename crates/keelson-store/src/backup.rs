@@ -336,7 +336,7 @@ fn sync_parent(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Gives `files` the owner and group of `dir` where they differ.
-fn give_to_dir_owner(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
+pub(crate) fn give_to_dir_owner(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

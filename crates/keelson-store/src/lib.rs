@@ -3,7 +3,7 @@
 //! # Invariants
 //!
 //! - One file per site (`keelson.db` in the data directory, created with mode
-//!   0600 as it holds password hashes), in WAL mode with
+//!   0600 as it holds password hashes, owned like the directory), in WAL mode with
 //!   `synchronous = FULL`: a transaction that returned is on disk, so an
 //!   acknowledged write survives `kill -9` and power loss.
 //! - All writes go through one connection behind a mutex, so a
@@ -187,7 +187,17 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         options.mode(0o600);
     }
     match options.open(path) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            // Run as root (`sudo keelson-edge user add` before the service
+            // ever started), the new file would belong to root and the
+            // service user could not open it: it takes the directory's
+            // owner instead. SQLite does the same for its -wal and -shm.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            if let Err(e) = backup::give_to_dir_owner(dir, &[path.to_owned()]) {
+                tracing::warn!(error = %e, "could not give the new database the directory's owner");
+            }
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(StoreError::Io {
             path: path.to_owned(),
