@@ -184,7 +184,9 @@ impl RunningEdge {
     }
 }
 
-/// Opens the database, starts ingest, the HTTP server and the sync client.
+/// Takes the data directory's run lock (refused when another agent holds
+/// it), opens the database, starts ingest, the HTTP server and the sync
+/// client.
 /// Everything stops when `cancel` fires.
 pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Result<RunningEdge> {
     let data_dir = config.storage.data_dir.clone();

@@ -138,7 +138,9 @@ pub fn router(state: ShoreState) -> Router {
         .with_state(state)
 }
 
-/// Serves the shore on `listener` until `cancel` fires.
+/// Serves the shore on `listener` until `cancel` fires, holding the data
+/// directory's run lock meanwhile (so `keelson-shore restore` refuses to
+/// run); fails at once when another shore holds it.
 pub async fn serve(
     state: ShoreState,
     listener: TcpListener,
