@@ -33,5 +33,12 @@ profile=default
 if [ "${CI:-}" = "true" ]; then profile=ci; fi
 cargo nextest run --workspace --locked --profile "$profile"
 
+say "packages (install, upgrade, remove, purge in a Debian root)"
+if [ "$(id -u)" -eq 0 ]; then
+    bash tests/packaging.sh
+else
+    sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CARGO_TARGET_DIR bash tests/packaging.sh
+fi
+
 say "documentation examples"
 cargo test --workspace --doc --locked

@@ -109,16 +109,58 @@ pub fn router(state: EdgeState) -> Router {
 struct DbSink {
     db: Db,
     written: keelson_web::metrics::Counter,
+    batches: keelson_web::metrics::Counter,
+    failed: keelson_web::metrics::Counter,
 }
 
 impl SampleSink for DbSink {
     fn write_batch(&self, samples: &[Sample]) -> Result<(), SinkError> {
-        self.db
-            .insert_samples(samples)
-            .map_err(|e| SinkError::new(e.to_string()))?;
+        self.db.insert_samples(samples).map_err(|e| {
+            self.failed.inc();
+            SinkError::new(e.to_string())
+        })?;
         self.written.inc_by(samples.len() as u64);
+        self.batches.inc();
         Ok(())
     }
+}
+
+/// Registers the gauges read at scrape time: the database's size, the sync
+/// backlog and the age of the last completed sync.
+fn register_scrape_metrics(state: &EdgeState) {
+    let m = &state.metrics;
+    let db_bytes = m.gauge("database_bytes", "Bytes of the vessel database and its WAL");
+    let pending = m.gauge(
+        "sync_pending_changes",
+        "Local record changes the shore has not acknowledged",
+    );
+    let pending_bytes = m.gauge(
+        "sync_pending_bytes",
+        "Bytes of local record changes the shore has not acknowledged",
+    );
+    let age = m.gauge(
+        "sync_last_success_age_seconds",
+        "Seconds since the last completed sync session (-1: never)",
+    );
+    let tags = m.gauge("ingest_tags", "Tags configured for ingest");
+    let hook_state = state.clone();
+    m.on_scrape(move || {
+        let s = &hook_state;
+        db_bytes.set(i64::try_from(s.db.size_bytes()).unwrap_or(i64::MAX));
+        tags.set(s.latest.snapshot().len() as i64);
+        match sync_client::status(s) {
+            Ok(status) => {
+                pending.set(status.records.pending_changes as i64);
+                pending_bytes.set(status.records.pending_bytes as i64);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the sync backlog for metrics"),
+        }
+        let last =
+            s.db.sync_state(sync_client::RECORDS_LANE)
+                .ok()
+                .and_then(|st| st.last_success_ms);
+        age.set(last.map_or(-1, |ms| (keelson_store::now_ms() - ms).max(0) / 1000));
+    });
 }
 
 /// A running edge agent.
@@ -129,6 +171,8 @@ pub struct RunningEdge {
     pub state: EdgeState,
     tasks: JoinSet<()>,
     ingest: keelson_ingest::IngestHandle,
+    // Held until the agent has stopped, so a restore cannot run under it.
+    run_lock: keelson_store::backup::RunLock,
 }
 
 impl RunningEdge {
@@ -136,15 +180,20 @@ impl RunningEdge {
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
         self.ingest.join().await;
+        drop(self.run_lock);
     }
 }
 
-/// Opens the database, starts ingest, the HTTP server and the sync client.
+/// Takes the data directory's run lock (refused when another agent holds
+/// it), opens the database, starts ingest, the HTTP server and the sync
+/// client.
 /// Everything stops when `cancel` fires.
 pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Result<RunningEdge> {
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let run_lock =
+        keelson_store::backup::RunLock::acquire(&data_dir).context("locking the data directory")?;
     let db = Db::open(&data_dir, Site::Edge).context("opening the vessel database")?;
     let metrics = Metrics::new();
 
@@ -158,6 +207,11 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
     let sink = Arc::new(DbSink {
         db: db.clone(),
         written: metrics.counter("samples_written", "Samples written to the database"),
+        batches: metrics.counter("ingest_batches_written", "Sample batches written"),
+        failed: metrics.counter(
+            "ingest_write_failures",
+            "Sample batches the database refused",
+        ),
     });
     let ingest = keelson_ingest::start(&config.ingest, sink, cancel.child_token())
         .context("starting ingest")?;
@@ -184,6 +238,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         },
         config: Arc::new(config),
     };
+
+    register_scrape_metrics(&state);
 
     let listen = state.config.http.listen;
     let listener = TcpListener::bind(listen).await.with_context(|| {
@@ -213,6 +269,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         state,
         tasks,
         ingest,
+        run_lock,
     })
 }
 

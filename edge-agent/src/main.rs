@@ -62,10 +62,35 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the vessel's public key, creating the key file when it is missing
+    /// (mode 0600, never replacing an existing key).
+    Key {
+        /// The vessel's private key file.
+        #[arg(long, default_value = "/etc/keelson/vessel.key")]
+        key_file: PathBuf,
+    },
     /// Print the default configuration.
     PrintDefaultConfig,
     /// Check a configuration file and report the first error.
     CheckConfig {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Copy the vessel database to FILE while the agent keeps running.
+    Backup {
+        /// The backup file to write (mode 0600; an existing file is never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Replace the vessel database with a backup; the agent must be stopped.
+    Restore {
+        /// The backup file to restore.
+        #[arg(long)]
+        from: PathBuf,
         /// Configuration file.
         #[arg(long, default_value = DEFAULT_PATH)]
         config: PathBuf,
@@ -95,6 +120,16 @@ enum UserCommand {
 
 fn load(path: &Path) -> Result<EdgeConfig> {
     EdgeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn print_restore(from: &Path, report: &keelson_store::backup::RestoreReport) {
+    println!("restored {}", from.display());
+    if let Some(previous) = &report.previous {
+        println!(
+            "the database it replaced was kept at {}",
+            previous.display()
+        );
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -176,6 +211,36 @@ fn run(cli: Cli) -> Result<()> {
                 "  keelson-shore vessel add --id {vessel_id} --name '{name}' --public-key {}",
                 key.public_key_b64()
             );
+            Ok(())
+        }
+        Command::Key { key_file } => {
+            let (key, created) = keelson_edge::keys::load_or_create(&key_file)?;
+            println!(
+                "vessel key {} {}",
+                if created { "created at" } else { "kept at" },
+                key_file.display()
+            );
+            println!("public key: {}", key.public_key_b64());
+            Ok(())
+        }
+        Command::Backup { to, config } => {
+            let config = load(&config)?;
+            let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
+            println!(
+                "backup written to {} ({} bytes)",
+                report.path.display(),
+                report.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { from, config } => {
+            let config = load(&config)?;
+            let report = keelson_store::backup::restore(
+                &config.storage.data_dir,
+                keelson_store::Site::Edge,
+                &from,
+            )?;
+            print_restore(&from, &report);
             Ok(())
         }
         Command::User { command } => match command {

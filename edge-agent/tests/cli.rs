@@ -29,6 +29,9 @@ fn every_subcommand_has_help() {
         vec!["check-config", "--help"],
         vec!["user", "--help"],
         vec!["user", "add", "--help"],
+        vec!["key", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
     ] {
         let out = edge(&sub);
         assert!(out.status.success(), "{sub:?}: {}", text(&out.stderr));
@@ -173,4 +176,72 @@ fn user_add_reads_the_password_from_stdin() {
     let out = user_add(&config, "bosun", "crew", "");
     assert!(!out.status.success(), "empty password refused");
     assert!(text(&out.stderr).contains("no password"));
+}
+
+#[test]
+fn backup_then_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("edge.toml");
+    let text_config = text(&edge(&["print-default-config"]).stdout).replace(
+        "data_dir = \"/var/lib/keelson/edge\"",
+        &format!("data_dir = \"{}\"", dir.path().join("data").display()),
+    );
+    std::fs::write(&config, text_config).expect("write");
+    let out = user_add(&config, "chief", "chief_engineer", "s3cret-pass\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let file = dir.path().join("edge.backup");
+    let args = |cmd: &str, flag: &str| {
+        vec![
+            cmd.to_owned(),
+            flag.to_owned(),
+            file.display().to_string(),
+            "--config".to_owned(),
+            config.display().to_string(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        edge(&a)
+    };
+    let out = run(args("backup", "--to"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("backup written to"));
+    let out = run(args("backup", "--to"));
+    assert!(
+        !out.status.success(),
+        "an existing backup is never overwritten"
+    );
+    assert!(
+        text(&out.stderr).contains("exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(args("restore", "--from"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the database it replaced was kept at"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn key_creates_once_and_then_keeps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("vessel.key");
+    let path = key.to_str().expect("utf-8");
+    let first = edge(&["key", "--key-file", path]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("created at"));
+    let second = edge(&["key", "--key-file", path]);
+    assert!(text(&second.stdout).contains("kept at"));
+    let public = |o: &Output| {
+        text(&o.stdout)
+            .lines()
+            .find(|l| l.starts_with("public key: "))
+            .map(str::to_owned)
+    };
+    assert_eq!(public(&first), public(&second));
 }

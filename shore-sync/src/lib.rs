@@ -64,6 +64,7 @@ impl ShoreState {
         let db = Db::open(&config.storage.data_dir, Site::Shore)?;
         let metrics = Metrics::new();
         let sync_metrics = sync_api::SyncMetrics::register(&metrics);
+        register_scrape_metrics(&metrics, &db);
         Ok(ShoreState {
             db,
             config: Arc::new(config),
@@ -75,6 +76,42 @@ impl ShoreState {
             },
         })
     }
+}
+
+/// Registers the gauges read at scrape time: the database's size and, per
+/// vessel, the age of its last sync and its quarantined batches.
+fn register_scrape_metrics(metrics: &Metrics, db: &Db) {
+    let db_bytes = metrics.gauge("database_bytes", "Bytes of the shore database and its WAL");
+    let vessels = metrics.gauge("vessels_registered", "Vessels registered at this shore");
+    let age = metrics.gauge_family(
+        "vessel_last_sync_age_seconds",
+        "Seconds since each vessel last synced (-1: never)",
+    );
+    let quarantined = metrics.gauge_family(
+        "vessel_quarantined_batches",
+        "Sync batches refused and kept in quarantine, per vessel",
+    );
+    let db = db.clone();
+    metrics.on_scrape(move || {
+        db_bytes.set(i64::try_from(db.size_bytes()).unwrap_or(i64::MAX));
+        let rows = match db.vessels(None) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading vessels for metrics");
+                return;
+            }
+        };
+        vessels.set(rows.len() as i64);
+        let now = keelson_store::now_ms();
+        for v in rows {
+            let labels = vec![("vessel".to_owned(), v.id.clone())];
+            age.get_or_create(&labels)
+                .set(v.last_sync_ms.map_or(-1, |ms| (now - ms).max(0) / 1000));
+            if let Ok(n) = db.quarantine_count(&v.id) {
+                quarantined.get_or_create(&labels).set(n as i64);
+            }
+        }
+    });
 }
 
 /// The role of an authenticated shore user.
@@ -101,12 +138,17 @@ pub fn router(state: ShoreState) -> Router {
         .with_state(state)
 }
 
-/// Serves the shore on `listener` until `cancel` fires.
+/// Serves the shore on `listener` until `cancel` fires, holding the data
+/// directory's run lock meanwhile (so `keelson-shore restore` refuses to
+/// run); fails at once when another shore holds it.
 pub async fn serve(
     state: ShoreState,
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    // Held while serving, so a restore cannot run under the shore.
+    let _run_lock = keelson_store::backup::RunLock::acquire(&state.config.storage.data_dir)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::WouldBlock, e.to_string()))?;
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { cancel.cancelled().await })

@@ -33,6 +33,24 @@ enum Command {
         #[arg(long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Copy the shore database to FILE while the shore keeps running.
+    Backup {
+        /// The backup file to write (mode 0600; an existing file is never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Replace the shore database with a backup; the shore must be stopped.
+    Restore {
+        /// The backup file to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Manage registered vessels.
     Vessel {
         #[command(subcommand)]
@@ -163,6 +181,32 @@ fn run(cli: Cli) -> Result<()> {
                     .await
                     .context("serving HTTP")
             })
+        }
+        Command::Backup { to, config } => {
+            let config = load(&config)?;
+            let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
+            println!(
+                "backup written to {} ({} bytes)",
+                report.path.display(),
+                report.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { from, config } => {
+            let config = load(&config)?;
+            let report = keelson_store::backup::restore(
+                &config.storage.data_dir,
+                keelson_store::Site::Shore,
+                &from,
+            )?;
+            println!("restored {}", from.display());
+            if let Some(previous) = &report.previous {
+                println!(
+                    "the database it replaced was kept at {}",
+                    previous.display()
+                );
+            }
+            Ok(())
         }
         Command::Vessel { command } => match command {
             VesselCommand::Add {

@@ -38,6 +38,8 @@ fn every_subcommand_has_help() {
         vec!["vessel", "list", "--help"],
         vec!["user", "--help"],
         vec!["user", "add", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
     ] {
         let out = shore(&sub, "");
         assert!(out.status.success(), "{sub:?}: {}", text(&out.stderr));

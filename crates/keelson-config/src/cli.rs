@@ -2,7 +2,7 @@
 //! how logging starts, and how a password is read.
 
 use std::fmt::Display;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 /// Ends `main`: success, or the error and its causes on one line of
@@ -18,12 +18,36 @@ pub fn finish<E: Display>(result: Result<(), E>) -> ExitCode {
     }
 }
 
-/// Starts logging to standard error, filtered by `RUST_LOG` or else by
+/// Starts logging, to the journal when run by systemd and to standard error
+/// otherwise, filtered by `RUST_LOG` or else by
 /// `default_filter`.
 pub fn init_tracing(default_filter: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Under systemd the output goes to the journal (systemd sets
+    // JOURNAL_STREAM). Writing to the journal directly keeps every
+    // structured field as a journal field (`journalctl VESSEL=imo9321483`)
+    // and the level as the entry's priority, instead of one flat line.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journal.with_field_prefix(None))
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("journald unavailable ({e}); logging to standard error"),
+        }
+    }
+    // Colours only for a person at a terminal, never in a file or a pipe.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 /// Reads a password from standard input, so it never shows in the process

@@ -2,7 +2,8 @@
 //!
 //! # Invariants
 //!
-//! - One file per site (`keelson.db` in the data directory), in WAL mode with
+//! - One file per site (`keelson.db` in the data directory, created with mode
+//!   0600 as it holds password hashes, owned like the directory), in WAL mode with
 //!   `synchronous = FULL`: a transaction that returned is on disk, so an
 //!   acknowledged write survives `kill -9` and power loss.
 //! - All writes go through one connection behind a mutex, so a
@@ -19,6 +20,7 @@
 //! This crate stores automerge documents and changes as opaque bytes: it
 //! never decodes them (only the sync crate knows automerge).
 
+pub mod backup;
 mod edge;
 mod migrate;
 mod records;
@@ -65,6 +67,20 @@ pub enum StoreError {
     /// The write conflicts with what is stored (for example a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A file or directory beside the database could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An agent is running on this data directory (it holds the run lock).
+    #[error("a Keelson agent is running on {}; stop its service first", .0.display())]
+    Running(PathBuf),
+    /// A backup or restore was refused or failed; the message says why.
+    #[error("{0}")]
+    Backup(String),
 }
 
 /// Which schema a database carries.
@@ -107,6 +123,7 @@ impl Db {
     /// any pending migrations.
     pub fn open(data_dir: &Path, site: Site) -> Result<Db, StoreError> {
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path)?;
         let writer = open_conn(&path)?;
         migrate::apply(&writer, site)?;
         let reader = open_conn(&path)?;
@@ -162,11 +179,52 @@ impl Db {
             .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
+    /// Bytes the database takes on disk: the main file plus its WAL.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.inner.path.with_file_name(format!("{DB_FILE}-wal"));
+        [self.inner.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// Runs SQLite's own consistency check and returns its verdict
     /// (`"ok"` when the file is sound).
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         let conn = self.reader()?;
         Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Creates the database file readable by its owner only, whatever the
+/// caller's umask: it holds password hashes. SQLite gives its `-wal` and
+/// `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {
+            // Run as root (`sudo keelson-edge user add` before the service
+            // ever started), the new file would belong to root and the
+            // service user could not open it: it takes the directory's
+            // owner instead. SQLite does the same for its -wal and -shm.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            if let Err(e) = backup::give_to_dir_owner(dir, &[path.to_owned()]) {
+                tracing::warn!(error = %e, "could not give the new database the directory's owner");
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -208,5 +266,27 @@ pub(crate) mod test_util {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(dir.path(), site).expect("open");
         (dir, db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, db) = test_util::open(Site::Edge);
+        db.upsert_user("chief", "hash", "chief_engineer")
+            .expect("write");
+        for name in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
+            let mode = std::fs::metadata(dir.path().join(&name))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        assert!(db.size_bytes() > 0);
     }
 }

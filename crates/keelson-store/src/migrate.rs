@@ -37,6 +37,22 @@ const SHORE: &[Migration] = &[
     ),
 ];
 
+/// The names of every migration this build knows for `site`.
+pub(crate) fn names(site: Site) -> Vec<&'static str> {
+    COMMON
+        .iter()
+        .chain(specific(site))
+        .map(|&(name, _)| name)
+        .collect()
+}
+
+fn specific(site: Site) -> &'static [Migration] {
+    match site {
+        Site::Edge => EDGE,
+        Site::Shore => SHORE,
+    }
+}
+
 /// Applies every migration of `site` not yet recorded, each in its own
 /// transaction, so a failure leaves the database at the last good step.
 pub(crate) fn apply(conn: &Connection, site: Site) -> Result<(), StoreError> {
@@ -46,11 +62,7 @@ pub(crate) fn apply(conn: &Connection, site: Site) -> Result<(), StoreError> {
              applied_at_ms INTEGER NOT NULL
          ) STRICT;",
     )?;
-    let specific = match site {
-        Site::Edge => EDGE,
-        Site::Shore => SHORE,
-    };
-    for &(name, sql) in COMMON.iter().chain(specific) {
+    for &(name, sql) in COMMON.iter().chain(specific(site)) {
         let done: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = ?1)",
             [name],
