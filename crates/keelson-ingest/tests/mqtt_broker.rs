@@ -60,10 +60,18 @@ impl Broker {
             .status()
             .unwrap();
         assert!(status.success());
+        // Started as root, mosquitto drops to the `mosquitto` user unless told
+        // otherwise, and could then not write its database into our temp dir.
+        let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+        let user = if String::from_utf8_lossy(&uid).trim() == "0" {
+            "user root\n"
+        } else {
+            ""
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+                "{user}listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
                  persistence true\npersistence_location {}/\nautosave_interval 1\n\
                  max_queued_messages 10000\n",
                 passwords.display(),
