@@ -34,8 +34,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{IngestConfig, IngestError, metrics::IngestMetrics, modbus, mqtt};
 
-/// The most samples written in one batch.
-pub const MAX_BATCH: usize = 1000;
+/// The most samples written in one batch. Large batches amortise the cost of
+/// a SQLite commit; the delay below bounds how long a sample waits when
+/// traffic is light.
+pub const MAX_BATCH: usize = 10_000;
 
 /// The longest a sample waits in the writer before its batch is written.
 pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(250);
@@ -279,7 +281,7 @@ pub fn start(
 
     let latest = LatestValues::from_config(config);
     let metrics = IngestMetrics::new();
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (tx, writer) = spawn_writer(&runtime, sink, latest.clone(), metrics.clone());
     let mut tasks = Vec::with_capacity(config.modbus.len() + config.mqtt.len() + 2);
     let buses = modbus::source::rtu_buses(&config.modbus);
     for device in &config.modbus {
@@ -306,12 +308,7 @@ pub fn start(
     // The writer ends when every source has dropped its sender, so the
     // original must not outlive this function.
     drop(tx);
-    tasks.push(runtime.spawn(write_loop(
-        rx,
-        sink,
-        latest.clone(),
-        metrics.clone(),
-    )));
+    tasks.push(writer);
     if config.stale_after_ms > 0 {
         tasks.push(runtime.spawn(stale_loop(
             latest.clone(),
@@ -330,6 +327,22 @@ pub fn start(
         metrics,
         tasks,
     })
+}
+
+/// Starts only the batching writer on `runtime`: what is sent on the returned
+/// channel is written to `sink` in batches and then shown in `latest`. The
+/// writer ends after every clone of the sender is dropped and the last batch
+/// is written. [`start`] uses it for the sources; benchmarks and tests use it
+/// to push samples directly.
+pub fn spawn_writer(
+    runtime: &tokio::runtime::Handle,
+    sink: Arc<dyn SampleSink>,
+    latest: LatestValues,
+    metrics: IngestMetrics,
+) -> (mpsc::Sender<Vec<Sample>>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let task = runtime.spawn(write_loop(rx, sink, latest, metrics));
+    (tx, task)
 }
 
 /// Applies the stale rule until cancelled.
