@@ -22,10 +22,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-# The ingest tests talk to a real Mosquitto broker and to Modbus RTU over a
-# socat pseudo-terminal pair.
+# The ingest tests talk to a real Mosquitto broker (with TLS certificates
+# made by openssl) and to Modbus RTU over a socat pseudo-terminal pair.
 missing=()
 command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_passwd >/dev/null 2>&1; then missing+=(mosquitto); fi
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]}"

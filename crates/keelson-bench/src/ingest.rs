@@ -105,6 +105,29 @@ fn pipeline_rate(runtime: &tokio::runtime::Runtime) -> Result<f64> {
     Ok(rate)
 }
 
+/// The same samples written straight into the vessel database in
+/// 10,000-sample batches, without the pipeline: separates the store's cost
+/// from the pipeline's.
+fn store_alone_rate() -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path(), Site::Edge)?;
+    let names = tag_names();
+    db.register_tags(&names)?;
+    let all: Vec<Sample> = rounds(&names).into_iter().flatten().collect();
+    let started = Instant::now();
+    for batch in all.chunks(REFERENCE_TX_ROWS) {
+        db.insert_samples(batch)?;
+    }
+    let elapsed = started.elapsed();
+    let rate = all.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "store alone: {} samples committed in {:.3} s ({rate:.0} samples/s)",
+        all.len(),
+        elapsed.as_secs_f64()
+    );
+    Ok(rate)
+}
+
 fn reference_rate() -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut conn = rusqlite::Connection::open(dir.path().join("reference.db"))?;
@@ -254,9 +277,11 @@ pub fn run() -> Result<()> {
     let _ = reference_rate()?;
     let samples_per_s = pipeline_rate(&runtime)?;
     let reference_per_s = reference_rate()?;
+    let store_per_s = store_alone_rate()?;
     let poll_cpu = polling_cpu_percent()?;
     println!(
-        "ingest: samples_per_s={samples_per_s:.0} reference_per_s={reference_per_s:.0} ratio={:.2} poll_cpu_percent={poll_cpu:.2}",
+        "ingest: samples_per_s={samples_per_s:.0} reference_per_s={reference_per_s:.0} ratio={:.2} \
+         store_alone_per_s={store_per_s:.0} poll_cpu_percent={poll_cpu:.2}",
         samples_per_s / reference_per_s
     );
     Ok(())

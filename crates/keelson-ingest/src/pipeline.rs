@@ -538,6 +538,46 @@ mod tests {
     }
 
     #[test]
+    fn stale_rule_marks_old_good_values_uncertain() {
+        let latest = LatestValues::new([("old", ""), ("fresh", ""), ("bad", "")]);
+        let now = Utc::now();
+        latest.update_batch(&[
+            Sample {
+                tag: "old".into(),
+                ts: now - chrono::Duration::seconds(30),
+                value: Some(1.0),
+                quality: Quality::Good,
+            },
+            Sample {
+                tag: "fresh".into(),
+                ts: now,
+                value: Some(2.0),
+                quality: Quality::Good,
+            },
+            sample("bad", 0, None, Quality::Bad),
+        ]);
+        let mut changes = latest.subscribe();
+        changes.borrow_and_update();
+        assert_eq!(latest.mark_stale(Duration::from_secs(10)), 1);
+        assert!(changes.has_changed().unwrap());
+        let old = latest.get("old").unwrap();
+        // The value stays visible; only its quality says it is stale.
+        assert_eq!((old.value, old.quality), (Some(1.0), Quality::Uncertain));
+        assert_eq!(latest.get("fresh").unwrap().quality, Quality::Good);
+        assert_eq!(latest.get("bad").unwrap().quality, Quality::Bad);
+        // Already stale: nothing changes the second time.
+        assert_eq!(latest.mark_stale(Duration::from_secs(10)), 0);
+        // A new good sample clears it.
+        latest.update(&Sample {
+            tag: "old".into(),
+            ts: Utc::now(),
+            value: Some(3.0),
+            quality: Quality::Good,
+        });
+        assert_eq!(latest.get("old").unwrap().quality, Quality::Good);
+    }
+
+    #[test]
     fn sink_error_wraps_messages_and_errors() {
         let e = SinkError::new("disk full");
         assert_eq!(e.to_string(), "disk full");

@@ -47,8 +47,8 @@ fn free_port() -> u16 {
 }
 
 impl Broker {
+    /// A broker with a password file (`ingest` / `secret`) and persistence.
     async fn start(dir: &Path, port: u16) -> Broker {
-        let conf = dir.join("mosquitto.conf");
         let passwords = dir.join("passwords");
         // The password file holds "ingest:secret" hashed by mosquitto_passwd.
         let status = Command::new("mosquitto_passwd")
@@ -60,6 +60,19 @@ impl Broker {
             .status()
             .unwrap();
         assert!(status.success());
+        let body = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+             persistence true\npersistence_location {}/\nautosave_interval 1\n\
+             max_queued_messages 10000\n",
+            passwords.display(),
+            dir.display()
+        );
+        Broker::start_with(dir, port, &body).await
+    }
+
+    /// A broker with the given configuration body, listening on `port`.
+    async fn start_with(dir: &Path, port: u16, body: &str) -> Broker {
+        let conf = dir.join("mosquitto.conf");
         // Started as root, mosquitto drops to the `mosquitto` user unless told
         // otherwise, and could then not write its database into our temp dir.
         let uid = Command::new("id").arg("-u").output().unwrap().stdout;
@@ -68,17 +81,7 @@ impl Broker {
         } else {
             ""
         };
-        std::fs::write(
-            &conf,
-            format!(
-                "{user}listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
-                 persistence true\npersistence_location {}/\nautosave_interval 1\n\
-                 max_queued_messages 10000\n",
-                passwords.display(),
-                dir.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&conf, format!("{user}{body}")).unwrap();
         let child = Command::new(MOSQUITTO)
             .arg("-c")
             .arg(&conf)
@@ -303,4 +306,117 @@ async fn payload_formats_and_a_broker_restart_without_losing_qos1() {
     handle.join().await;
     pub_cancel.cancel();
     drop(broker);
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// TLS against a broker whose certificate comes from a private CA: trusted
+/// with the CA file, refused without it.
+#[tokio::test]
+async fn tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=keelson test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    openssl(d, &ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(d, &csr);
+    std::fs::write(d.join("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.crt",
+        ],
+    );
+    let port = free_port();
+    let body = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {0}/ca.crt\n\
+         certfile {0}/server.crt\nkeyfile {0}/server.key\n",
+        d.display()
+    );
+    let _broker = Broker::start_with(d, port, &body).await;
+
+    let broker = |name: &str, ca_file: Option<PathBuf>, tag: &str| MqttBrokerConfig {
+        name: name.into(),
+        host: "localhost".into(),
+        port,
+        client_id: format!("keelson-{name}"),
+        username: None,
+        password: None,
+        tls: true,
+        ca_file,
+        keep_alive_s: 5,
+        persistent_session: true,
+        qos: Qos::AtLeastOnce,
+        tags: vec![mqtt_tag(tag, "ship/tls", PayloadFormat::Plain)],
+    };
+    let config = IngestConfig {
+        mqtt: vec![
+            broker("trusting", Some(d.join("ca.crt")), "tls.value"),
+            // Without the CA the broker's certificate cannot be verified.
+            broker("untrusting", None, "tls.refused"),
+        ],
+        ..IngestConfig::default()
+    };
+    let sink = Arc::new(VecSink::default());
+    let cancel = CancellationToken::new();
+    let handle = start(&config, sink, cancel.clone()).unwrap();
+
+    // Publish over TLS with the same CA until the agent has subscribed.
+    let mut options = MqttOptions::new("tls-publisher", "localhost", port);
+    let pem = std::fs::read(d.join("ca.crt")).unwrap();
+    options.set_transport(rumqttc::Transport::tls_with_config(
+        keelson_ingest::mqtt::tls_config(Some(&pem)).unwrap(),
+    ));
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let pub_cancel = CancellationToken::new();
+    let stop = pub_cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                event = eventloop.poll() => {
+                    if event.is_err() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    });
+    let mut changes = handle.latest.subscribe();
+    loop {
+        client
+            .publish("ship/tls", QoS::AtLeastOnce, false, "7.5")
+            .await
+            .unwrap();
+        if handle.latest.get("tls.value").unwrap().value == Some(7.5) {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), changes.changed()).await;
+    }
+    poll_until("the untrusting client to fail verification", || {
+        errors(&handle.metrics, "untrusting", "connect") >= 1
+    })
+    .await;
+    assert_eq!(handle.latest.get("tls.refused").unwrap().value, None);
+    cancel.cancel();
+    handle.join().await;
+    pub_cancel.cancel();
 }

@@ -16,3 +16,4 @@ pub mod sparkplug;
 pub(crate) mod source;
 
 pub use config::{MqttBrokerConfig, MqttTagConfig, PayloadFormat, Qos};
+pub use source::{OptionsError, tls_config};

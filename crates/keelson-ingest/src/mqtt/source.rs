@@ -34,15 +34,21 @@ const BACKOFF_INITIAL: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Why the broker's options could not be built.
+/// Why a broker's connection options could not be built.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum OptionsError {
+pub enum OptionsError {
+    /// The CA file could not be read.
     #[error("reading the CA file {path}: {error}")]
     CaFile {
+        /// The file.
         path: String,
+        /// Why it could not be read.
         error: std::io::Error,
     },
+    /// The CA file has no PEM certificate.
     #[error("the CA file {0} holds no usable certificate")]
     NoCertificate(String),
+    /// rustls refused the configuration.
     #[error("building the TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
 }
@@ -68,30 +74,48 @@ pub(crate) fn options(broker: &MqttBrokerConfig) -> Result<MqttOptions, OptionsE
         options.set_credentials(user, broker.password.clone().unwrap_or_default());
     }
     if broker.tls {
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(path) = &broker.ca_file {
-            let shown = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|error| OptionsError::CaFile {
-                path: shown.clone(),
+        let pem = match &broker.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|error| OptionsError::CaFile {
+                path: path.display().to_string(),
                 error,
-            })?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-                roots.add(cert)?;
-            }
-            if roots.is_empty() {
-                return Err(OptionsError::NoCertificate(shown));
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(config),
-        )));
+            })?),
+            None => None,
+        };
+        let config = tls_config(pem.as_deref()).map_err(|e| match e {
+            OptionsError::NoCertificate(_) => OptionsError::NoCertificate(
+                broker
+                    .ca_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            other => other,
+        })?;
+        options.set_transport(Transport::tls_with_config(config));
     }
     Ok(options)
+}
+
+/// A TLS client configuration (rustls with the ring provider) trusting the
+/// certificates in `ca_pem`. Without a CA file nothing is trusted, so the
+/// broker's certificate must come from a configured CA: a ship's LAN has no
+/// public certificate authority to fall back on.
+pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<TlsConfiguration, OptionsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(mut pem) = ca_pem {
+        for cert in rustls_pemfile::certs(&mut pem).flatten() {
+            roots.add(cert)?;
+        }
+        if roots.is_empty() {
+            return Err(OptionsError::NoCertificate(String::new()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
 
 /// A broker's decoding state.
