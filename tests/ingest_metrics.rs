@@ -44,7 +44,10 @@ async fn metrics_show_ingest_per_source() {
         let url = url.clone();
         async move {
             let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
-            let samples = series(&text, r#"keelson_ingest_samples_total{source="engine-room"}"#)?;
+            let samples = series(
+                &text,
+                r#"keelson_ingest_samples_total{source="engine-room"}"#,
+            )?;
             let errors = series(
                 &text,
                 r#"keelson_ingest_errors_total{source="dead-plc",kind="connect"}"#,

@@ -10,8 +10,11 @@ use anyhow::{Result, bail};
 
 mod ingest;
 
-/// Every scenario: its name, what it measures, and its entry point.
-const SCENARIOS: &[(&str, &str, fn() -> Result<()>)] = &[(
+/// A scenario's name, what it measures, and its entry point.
+type Scenario = (&'static str, &'static str, fn() -> Result<()>);
+
+/// Every scenario.
+const SCENARIOS: &[Scenario] = &[(
     "ingest",
     "samples/s through the real pipeline into SQLite vs raw batched inserts; CPU of polling 1,000 Modbus tags at 1 Hz",
     ingest::run,

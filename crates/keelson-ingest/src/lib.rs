@@ -119,7 +119,10 @@ impl IngestConfig {
             if let Some(first) = device_names.insert(broker.name.as_str(), index) {
                 return Err(ConfigError::new(
                     format!("{path}.name"),
-                    format!("source name `{}` is already used (source {first})", broker.name),
+                    format!(
+                        "source name `{}` is already used (source {first})",
+                        broker.name
+                    ),
                 ));
             }
             for (tag_index, tag) in broker.tags.iter().enumerate() {

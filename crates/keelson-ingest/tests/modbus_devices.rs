@@ -10,8 +10,8 @@ use std::{collections::HashMap, process::Stdio, sync::Arc};
 
 use common::{VecSink, errors, poll_until, value_of, wait_until};
 use keelson_ingest::{
-    DataType, IngestConfig, ModbusDeviceConfig, RegisterConfig, RegisterKind, Transport,
-    WordOrder, modbus::decode::encode_words, start,
+    DataType, IngestConfig, ModbusDeviceConfig, RegisterConfig, RegisterKind, Transport, WordOrder,
+    modbus::decode::encode_words, start,
 };
 use keelson_model::Quality;
 use keelson_testkit::{DeviceMemory, ModbusTcpDevice, Table, serve_rtu};
@@ -44,7 +44,11 @@ fn layout(memory: &DeviceMemory) -> Vec<(RegisterConfig, f64)> {
                order: WordOrder,
                expect: f64| {
         register.order = Some(order);
-        memory.set_registers(Table::Holding, register.address, &encode_words(&abcd, order));
+        memory.set_registers(
+            Table::Holding,
+            register.address,
+            &encode_words(&abcd, order),
+        );
         tags.push((register, expect));
     };
     let orders = [
@@ -61,14 +65,62 @@ fn layout(memory: &DeviceMemory) -> Vec<(RegisterConfig, f64)> {
             address += width;
             a
         };
-        put(&mut tags, tag(&name("u16"), next(1), DataType::U16), vec![0x1234], order, 4660.0);
-        put(&mut tags, tag(&name("i16"), next(1), DataType::I16), be_words(&(-5i16).to_be_bytes()), order, -5.0);
-        put(&mut tags, tag(&name("u32"), next(2), DataType::U32), be_words(&0xAABB_CCDDu32.to_be_bytes()), order, f64::from(0xAABB_CCDDu32));
-        put(&mut tags, tag(&name("i32"), next(2), DataType::I32), be_words(&(-100_000i32).to_be_bytes()), order, -100_000.0);
-        put(&mut tags, tag(&name("u64"), next(4), DataType::U64), be_words(&(1u64 << 40).to_be_bytes()), order, (1u64 << 40) as f64);
-        put(&mut tags, tag(&name("i64"), next(4), DataType::I64), be_words(&(-3i64).to_be_bytes()), order, -3.0);
-        put(&mut tags, tag(&name("f32"), next(2), DataType::F32), be_words(&3.5f32.to_be_bytes()), order, 3.5);
-        put(&mut tags, tag(&name("f64"), next(4), DataType::F64), be_words(&(-2.25f64).to_be_bytes()), order, -2.25);
+        put(
+            &mut tags,
+            tag(&name("u16"), next(1), DataType::U16),
+            vec![0x1234],
+            order,
+            4660.0,
+        );
+        put(
+            &mut tags,
+            tag(&name("i16"), next(1), DataType::I16),
+            be_words(&(-5i16).to_be_bytes()),
+            order,
+            -5.0,
+        );
+        put(
+            &mut tags,
+            tag(&name("u32"), next(2), DataType::U32),
+            be_words(&0xAABB_CCDDu32.to_be_bytes()),
+            order,
+            f64::from(0xAABB_CCDDu32),
+        );
+        put(
+            &mut tags,
+            tag(&name("i32"), next(2), DataType::I32),
+            be_words(&(-100_000i32).to_be_bytes()),
+            order,
+            -100_000.0,
+        );
+        put(
+            &mut tags,
+            tag(&name("u64"), next(4), DataType::U64),
+            be_words(&(1u64 << 40).to_be_bytes()),
+            order,
+            (1u64 << 40) as f64,
+        );
+        put(
+            &mut tags,
+            tag(&name("i64"), next(4), DataType::I64),
+            be_words(&(-3i64).to_be_bytes()),
+            order,
+            -3.0,
+        );
+        put(
+            &mut tags,
+            tag(&name("f32"), next(2), DataType::F32),
+            be_words(&3.5f32.to_be_bytes()),
+            order,
+            3.5,
+        );
+        put(
+            &mut tags,
+            tag(&name("f64"), next(4), DataType::F64),
+            be_words(&(-2.25f64).to_be_bytes()),
+            order,
+            -2.25,
+        );
         // Text runs register by register whatever the word order; only the
         // byte order inside a register varies.
         let mut text = tag(&name("string"), next(3), DataType::String);
@@ -89,11 +141,23 @@ fn layout(memory: &DeviceMemory) -> Vec<(RegisterConfig, f64)> {
     let mut bit_off = tag("bit.off", 100, DataType::Bit);
     bit_off.bit = 2;
     tags.push((bit_off, 0.0));
-    put(&mut tags, tag("bool", 101, DataType::Bool), vec![7], WordOrder::Abcd, 1.0);
+    put(
+        &mut tags,
+        tag("bool", 101, DataType::Bool),
+        vec![7],
+        WordOrder::Abcd,
+        1.0,
+    );
     let mut scaled = tag("scaled", 102, DataType::I16);
     scaled.scale = 0.1;
     scaled.offset = -40.0;
-    put(&mut tags, scaled, vec![(-125i16) as u16], WordOrder::Abcd, -52.5);
+    put(
+        &mut tags,
+        scaled,
+        vec![(-125i16) as u16],
+        WordOrder::Abcd,
+        -52.5,
+    );
     memory.set_registers(Table::Input, 7, &[77]);
     let mut input = tag("input", 7, DataType::U16);
     input.kind = RegisterKind::Input;
@@ -201,10 +265,17 @@ async fn rtu_units_share_one_serial_bus() {
         .stderr(Stdio::null())
         .spawn()
         .expect("socat must be installed (tests/run.sh installs it)");
-    poll_until("socat's pseudo-terminals", || ours.exists() && theirs.exists()).await;
+    poll_until("socat's pseudo-terminals", || {
+        ours.exists() && theirs.exists()
+    })
+    .await;
 
     let unit1 = DeviceMemory::new();
-    unit1.set_registers(Table::Holding, 0, &encode_words(&be_words(&12.5f32.to_be_bytes()), WordOrder::Cdab));
+    unit1.set_registers(
+        Table::Holding,
+        0,
+        &encode_words(&be_words(&12.5f32.to_be_bytes()), WordOrder::Cdab),
+    );
     let unit2 = DeviceMemory::new();
     unit2.set_registers(Table::Input, 3, &[250]);
     unit2.set_bit(Table::Coil, 1, true);

@@ -257,7 +257,8 @@ async fn payload_formats_and_a_broker_restart_without_losing_qos1() {
         .await
         .unwrap();
     wait_until(&handle.latest, "sparkplug and plain values", |v| {
-        value_of(v, "gen.temp").value == Some(88.25) && value_of(v, "tank.level").value == Some(30.5)
+        value_of(v, "gen.temp").value == Some(88.25)
+            && value_of(v, "tank.level").value == Some(30.5)
     })
     .await;
 
@@ -328,7 +329,13 @@ fn openssl(dir: &Path, args: &[&str]) {
 async fn tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=keelson test CA"];
     ca.extend(ec);
     ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
@@ -341,8 +348,21 @@ async fn tls_with_a_private_ca() {
     openssl(
         d,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "server.crt",
         ],
     );
     let port = free_port();

@@ -4,8 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-pub use super::decode::{DataType, DecodeError, WordOrder};
 use super::decode::decode_registers;
+pub use super::decode::{DataType, DecodeError, WordOrder};
 use crate::ConfigError;
 
 /// How the agent reaches a Modbus device.
@@ -353,9 +353,7 @@ impl ModbusDeviceConfig {
                     "a string needs a length between 1 and 125 registers",
                 ));
             }
-            if !register.kind.is_bits()
-                && register.width() > self.max_registers_per_request
-            {
+            if !register.kind.is_bits() && register.width() > self.max_registers_per_request {
                 return Err(ConfigError::new(
                     format!("{register_path}.data_type"),
                     "the value is wider than max_registers_per_request",

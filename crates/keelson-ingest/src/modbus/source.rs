@@ -649,7 +649,9 @@ pub(crate) async fn run(
                 failed_attempts = 0;
                 match poll_connected(&mut source, &tx, &cancel, &mut backoff).await {
                     Some(failure) => {
-                        source.metrics.error(&source.device.name, failure.error.kind());
+                        source
+                            .metrics
+                            .error(&source.device.name, failure.error.kind());
                         tracing::warn!(
                             device = %source.device.name,
                             endpoint = %source.endpoint(),
@@ -850,7 +852,12 @@ mod tests {
         device.max_gap = 3;
         assert_eq!(
             spans(&plan(&device)),
-            vec![(Holding, 0, 6), (Holding, 20, 1), (Coil, 0, 1), (Coil, 9, 1)]
+            vec![
+                (Holding, 0, 6),
+                (Holding, 20, 1),
+                (Coil, 0, 1),
+                (Coil, 9, 1)
+            ]
         );
         device.max_gap = 10;
         device.max_registers_per_request = 8;

@@ -129,8 +129,14 @@ mod tests {
         assert_eq!(json_value(&doc, "/me/run"), Ok(1.0));
         assert_eq!(json_value(&doc, "/me/p"), Ok(4.2));
         assert_eq!(json_value(&doc, "/x/0"), Ok(1.0));
-        assert!(matches!(json_value(&doc, "/x"), Err(PayloadError::WrongJsonType(_))));
-        assert!(matches!(json_value(&doc, "/nope"), Err(PayloadError::Missing(_))));
+        assert!(matches!(
+            json_value(&doc, "/x"),
+            Err(PayloadError::WrongJsonType(_))
+        ));
+        assert!(matches!(
+            json_value(&doc, "/nope"),
+            Err(PayloadError::Missing(_))
+        ));
         assert_eq!(
             json_timestamp(&doc, "/ts").unwrap().timestamp_millis(),
             1_700_000_000_123

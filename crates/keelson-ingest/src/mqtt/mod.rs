@@ -12,8 +12,8 @@
 
 mod config;
 pub mod decode;
-pub mod sparkplug;
 pub(crate) mod source;
+pub mod sparkplug;
 
 pub use config::{MqttBrokerConfig, MqttTagConfig, PayloadFormat, Qos};
 pub use source::{OptionsError, tls_config};

@@ -14,8 +14,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use keelson_model::{Quality, Sample};
 use rumqttc::{
-    AsyncClient, Event, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
-    TlsConfiguration, Transport,
+    AsyncClient, Event, MqttOptions, Packet, Publish, QoS, SubscribeFilter, TlsConfiguration,
+    Transport,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
