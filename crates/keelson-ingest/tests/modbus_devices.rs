@@ -311,16 +311,36 @@ async fn rtu_units_share_one_serial_bus() {
         modbus: vec![
             rtu("pump", 1, vec![pressure]),
             rtu("tank", 2, vec![level, running]),
+            // A unit that is configured but silent (switched off): its
+            // timeouts must not disturb the others on the bus.
+            ModbusDeviceConfig {
+                timeout_ms: 150,
+                retries: 0,
+                ..rtu("ghost", 9, vec![tag("ghost.value", 0, DataType::U16)])
+            },
         ],
         ..IngestConfig::default()
     };
     let sink = Arc::new(VecSink::default());
     let ingest_cancel = CancellationToken::new();
     let handle = start(&config, sink, ingest_cancel.clone()).unwrap();
-    wait_until(&handle.latest, "both rtu units read", |v| {
-        value_of(v, "pump.pressure").value == Some(12.5)
-            && value_of(v, "tank.level").value == Some(25.0)
-            && value_of(v, "pump.running").value == Some(1.0)
+    wait_until(
+        &handle.latest,
+        "both rtu units read, the silent one bad",
+        |v| {
+            value_of(v, "pump.pressure").value == Some(12.5)
+                && value_of(v, "tank.level").value == Some(25.0)
+                && value_of(v, "pump.running").value == Some(1.0)
+                && value_of(v, "ghost.value").ts.is_some()
+        },
+    )
+    .await;
+    assert_eq!(
+        handle.latest.get("ghost.value").unwrap().quality,
+        Quality::Bad
+    );
+    poll_until("the silent unit's timeouts counted", || {
+        errors(&handle.metrics, "ghost", "timeout") >= 1
     })
     .await;
     // Both units keep answering on the shared bus.

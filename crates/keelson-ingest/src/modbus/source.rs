@@ -203,6 +203,16 @@ impl RtuBus {
         Ok(rtu::attach(port))
     }
 
+    /// Opens the serial port if it is not open, so an unplugged adapter is
+    /// reported like an unreachable TCP device.
+    async fn ensure_open(&self) -> io::Result<()> {
+        let mut conn = self.conn.lock().await;
+        if conn.is_none() {
+            *conn = Some(self.open()?);
+        }
+        Ok(())
+    }
+
     /// Sends one request to `unit` and waits for its reply, holding the bus
     /// for the whole exchange.
     async fn call(
@@ -281,10 +291,11 @@ impl ModbusSource {
         }
     }
 
-    /// Opens the TCP connection; RTU buses open lazily on their first request.
+    /// Opens the TCP connection, or makes sure the RTU bus's port is open.
     async fn connect(&mut self) -> io::Result<()> {
-        let Link::Tcp(slot) = &mut self.link else {
-            return Ok(());
+        let slot = match &mut self.link {
+            Link::Tcp(slot) => slot,
+            Link::Rtu(bus) => return bus.ensure_open().await,
         };
         let timeout = self.device.timeout();
         let stream =
