@@ -22,6 +22,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# The ingest tests talk to a real Mosquitto broker (with TLS certificates
+# made by openssl) and to Modbus RTU over a socat pseudo-terminal pair.
+missing=()
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_passwd >/dev/null 2>&1; then missing+=(mosquitto); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    sudo_cmd=()
+    if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
 say "formatting"
 cargo fmt --all --check
 

@@ -45,8 +45,8 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
             kind: RegisterKind::Holding,
             data_type: DataType::U16,
             scale: r.scale,
-            offset: 0.0,
             unit: r.unit.to_owned(),
+            ..RegisterConfig::default()
         })
         .collect();
     EdgeConfig {
@@ -79,7 +79,9 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
                 poll_interval_ms: 1000,
                 timeout_ms: 1000,
                 registers,
+                ..ModbusDeviceConfig::default()
             }],
+            ..IngestConfig::default()
         },
     }
 }

@@ -199,9 +199,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
 
     let tags: Vec<(String, String)> = config
         .ingest
-        .modbus
-        .iter()
-        .flat_map(|d| d.registers.iter().map(|r| (r.tag.clone(), r.unit.clone())))
+        .tags()
+        .map(|(tag, unit)| (tag.to_owned(), unit.to_owned()))
         .collect();
     db.register_tags(&tags).context("registering tags")?;
     let sink = Arc::new(DbSink {
@@ -215,6 +214,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
     });
     let ingest = keelson_ingest::start(&config.ingest, sink, cancel.child_token())
         .context("starting ingest")?;
+    metrics.register_with(|registry| ingest.metrics.register(registry));
 
     let key = if config.sync.enabled {
         Some(keys::load(&config.sync.key_file).context("loading the vessel key")?)

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Each protocol lives in its own folder with `config.rs`, `source.rs` and
-//! `mod.rs`. This cut speaks Modbus TCP; other protocols plug in as further
-//! source tasks feeding the same channel.
+//! `mod.rs`: Modbus TCP and RTU in [`modbus`], MQTT (plain, JSON and
+//! Sparkplug B payloads) in [`mqtt`]. Every source task feeds the same bounded
+//! channel. Listeners (the UI's live view, later alarms) watch
+//! [`LatestValues`]; a stale rule there marks tags that stop updating.
 //!
 //! Architecture invariant: this crate knows nothing about how samples are
 //! stored. It writes through the [`SampleSink`] trait, so the store can change
@@ -23,10 +25,17 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod metrics;
 pub mod modbus;
+pub mod mqtt;
 pub mod pipeline;
+mod ratelog;
 
-pub use modbus::{DataType, ModbusDeviceConfig, RegisterConfig, RegisterKind};
+pub use metrics::IngestMetrics;
+pub use modbus::{
+    DataType, ModbusDeviceConfig, Parity, RegisterConfig, RegisterKind, Transport, WordOrder,
+};
+pub use mqtt::{MqttBrokerConfig, MqttTagConfig, PayloadFormat, Qos};
 pub use pipeline::{IngestHandle, LatestValues, SampleSink, SinkError, start};
 
 /// The `[ingest]` section of the agent's configuration.
@@ -41,12 +50,33 @@ pub use pipeline::{IngestHandle, LatestValues, SampleSink, SinkError, start};
 /// address = 0
 /// unit = "rpm"
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Modbus TCP devices to poll, each with its own registers.
+    /// A tag whose last good value is older than this many milliseconds is
+    /// shown as uncertain until it updates again; 0 turns the rule off.
+    #[serde(default = "default_stale_after_ms")]
+    pub stale_after_ms: u64,
+    /// Modbus devices (TCP or RTU) to poll, each with its own registers.
     #[serde(default)]
     pub modbus: Vec<ModbusDeviceConfig>,
+    /// MQTT brokers to subscribe to, each with its own tags.
+    #[serde(default)]
+    pub mqtt: Vec<MqttBrokerConfig>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            stale_after_ms: default_stale_after_ms(),
+            modbus: Vec::new(),
+            mqtt: Vec::new(),
+        }
+    }
+}
+
+fn default_stale_after_ms() -> u64 {
+    10_000
 }
 
 impl IngestConfig {
@@ -83,17 +113,47 @@ impl IngestConfig {
                 tags.insert(register.tag.as_str(), tag_path);
             }
         }
+        for (index, broker) in self.mqtt.iter().enumerate() {
+            let path = format!("ingest.mqtt[{index}]");
+            broker.validate(&path)?;
+            if let Some(first) = device_names.insert(broker.name.as_str(), index) {
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!(
+                        "source name `{}` is already used (source {first})",
+                        broker.name
+                    ),
+                ));
+            }
+            for (tag_index, tag) in broker.tags.iter().enumerate() {
+                let tag_path = format!("{path}.tags[{tag_index}].tag");
+                if let Some(first) = tags.get(tag.tag.as_str()) {
+                    return Err(ConfigError::new(
+                        tag_path,
+                        format!("tag `{}` is already defined at {first}", tag.tag),
+                    ));
+                }
+                tags.insert(tag.tag.as_str(), tag_path);
+            }
+        }
         Ok(())
     }
 
     /// Every configured tag with its engineering unit, in configuration order.
     pub fn tags(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.modbus.iter().flat_map(|device| {
+        let modbus = self.modbus.iter().flat_map(|device| {
             device
                 .registers
                 .iter()
                 .map(|register| (register.tag.as_str(), register.unit.as_str()))
-        })
+        });
+        let mqtt = self.mqtt.iter().flat_map(|broker| {
+            broker
+                .tags
+                .iter()
+                .map(|tag| (tag.tag.as_str(), tag.unit.as_str()))
+        });
+        modbus.chain(mqtt)
     }
 }
 
@@ -210,7 +270,7 @@ mod tests {
     fn rejects_unknown_keys() {
         let typo = EXAMPLE.replace("unit_id = 7", "unitid = 7");
         assert!(toml::from_str::<File>(&typo).is_err());
-        let bad_kind = EXAMPLE.replace(r#"kind = "input""#, r#"kind = "coil""#);
+        let bad_kind = EXAMPLE.replace(r#"kind = "input""#, r#"kind = "coils""#);
         assert!(toml::from_str::<File>(&bad_kind).is_err());
     }
 

@@ -32,10 +32,12 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{IngestConfig, IngestError, modbus};
+use crate::{IngestConfig, IngestError, metrics::IngestMetrics, modbus, mqtt};
 
-/// The most samples written in one batch.
-pub const MAX_BATCH: usize = 1000;
+/// The most samples written in one batch. Large batches amortise the cost of
+/// a SQLite commit; the delay below bounds how long a sample waits when
+/// traffic is light.
+pub const MAX_BATCH: usize = 10_000;
 
 /// The longest a sample waits in the writer before its batch is written.
 pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(250);
@@ -200,6 +202,33 @@ impl LatestValues {
         }
     }
 
+    /// Marks tags whose value is older than `max_age` (wall clock) as
+    /// uncertain, keeping the value, and notifies subscribers if any changed.
+    /// Returns how many tags turned stale.
+    pub fn mark_stale(&self, max_age: Duration) -> usize {
+        let Ok(max_age) = chrono::Duration::from_std(max_age) else {
+            return 0;
+        };
+        let cutoff = chrono::Utc::now() - max_age;
+        let mut turned = 0;
+        {
+            let mut values = match self.inner.values.write() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            for value in values.values_mut() {
+                if value.quality == Quality::Good && value.ts.is_some_and(|ts| ts < cutoff) {
+                    value.quality = Quality::Uncertain;
+                    turned += 1;
+                }
+            }
+        }
+        if turned > 0 {
+            self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        turned
+    }
+
     /// A counter that increases whenever any value changes. The UI waits on
     /// `changed()` and then takes a [`LatestValues::snapshot`].
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -219,6 +248,8 @@ impl LatestValues {
 pub struct IngestHandle {
     /// The latest value of every configured tag.
     pub latest: LatestValues,
+    /// Ingest's metrics, for the agent to register on `/metrics`.
+    pub metrics: IngestMetrics,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -249,25 +280,87 @@ pub fn start(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| IngestError::NoRuntime)?;
 
     let latest = LatestValues::from_config(config);
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let mut tasks = Vec::with_capacity(config.modbus.len() + 1);
+    let metrics = IngestMetrics::new();
+    let (tx, writer) = spawn_writer(&runtime, sink, latest.clone(), metrics.clone());
+    let mut tasks = Vec::with_capacity(config.modbus.len() + config.mqtt.len() + 2);
+    let buses = modbus::source::rtu_buses(&config.modbus);
     for device in &config.modbus {
+        let bus = match device.transport {
+            modbus::Transport::Rtu => buses.get(&device.serial_port).cloned(),
+            modbus::Transport::Tcp => None,
+        };
         tasks.push(runtime.spawn(modbus::source::run(
             device.clone(),
+            bus,
             tx.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        )));
+    }
+    for broker in &config.mqtt {
+        tasks.push(runtime.spawn(mqtt::source::run(
+            broker.clone(),
+            tx.clone(),
+            metrics.clone(),
             cancel.clone(),
         )));
     }
     // The writer ends when every source has dropped its sender, so the
     // original must not outlive this function.
     drop(tx);
-    tasks.push(runtime.spawn(write_loop(rx, sink, latest.clone())));
+    tasks.push(writer);
+    if config.stale_after_ms > 0 {
+        tasks.push(runtime.spawn(stale_loop(
+            latest.clone(),
+            Duration::from_millis(config.stale_after_ms),
+            cancel.clone(),
+        )));
+    }
     tracing::info!(
         modbus_devices = config.modbus.len(),
+        mqtt_brokers = config.mqtt.len(),
         tags = config.tags().count(),
         "ingest started"
     );
-    Ok(IngestHandle { latest, tasks })
+    Ok(IngestHandle {
+        latest,
+        metrics,
+        tasks,
+    })
+}
+
+/// Starts only the batching writer on `runtime`: what is sent on the returned
+/// channel is written to `sink` in batches and then shown in `latest`. The
+/// writer ends after every clone of the sender is dropped and the last batch
+/// is written. [`start`] uses it for the sources; benchmarks and tests use it
+/// to push samples directly.
+pub fn spawn_writer(
+    runtime: &tokio::runtime::Handle,
+    sink: Arc<dyn SampleSink>,
+    latest: LatestValues,
+    metrics: IngestMetrics,
+) -> (mpsc::Sender<Vec<Sample>>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let task = runtime.spawn(write_loop(rx, sink, latest, metrics));
+    (tx, task)
+}
+
+/// Applies the stale rule until cancelled.
+async fn stale_loop(latest: LatestValues, max_age: Duration, cancel: CancellationToken) {
+    // Checking ten times per stale period keeps the flag within 10 % of the
+    // configured age without measurable cost.
+    let period = (max_age / 10).max(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let turned = latest.mark_stale(max_age);
+        if turned > 0 {
+            tracing::debug!(tags = turned, "tags turned stale");
+        }
+    }
 }
 
 /// Gathers samples into batches and writes them until every source is gone.
@@ -275,6 +368,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Vec<Sample>>,
     sink: Arc<dyn SampleSink>,
     latest: LatestValues,
+    metrics: IngestMetrics,
 ) {
     let mut batch: Vec<Sample> = Vec::new();
     let mut deadline: Option<Instant> = None;
@@ -284,7 +378,7 @@ async fn write_loop(
             Some(at) => tokio::select! {
                 received = rx.recv() => received,
                 () = tokio::time::sleep_until(at) => {
-                    flush(&mut batch, &sink, &latest, &mut failures).await;
+                    flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
                     deadline = None;
                     continue;
                 }
@@ -294,16 +388,17 @@ async fn write_loop(
         let Some(samples) = received else {
             break;
         };
+        metrics.queue_depth.set(rx.len() as i64);
         if batch.is_empty() {
             deadline = Some(Instant::now() + MAX_BATCH_DELAY);
         }
         batch.extend(samples);
         if batch.len() >= MAX_BATCH {
-            flush(&mut batch, &sink, &latest, &mut failures).await;
+            flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
             deadline = None;
         }
     }
-    flush(&mut batch, &sink, &latest, &mut failures).await;
+    flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
     tracing::debug!("ingest writer finished");
 }
 
@@ -312,6 +407,7 @@ async fn flush(
     batch: &mut Vec<Sample>,
     sink: &Arc<dyn SampleSink>,
     latest: &LatestValues,
+    metrics: &IngestMetrics,
     failures: &mut SinkFailures,
 ) {
     if batch.is_empty() {
@@ -330,6 +426,8 @@ async fn flush(
             latest.update_batch(&samples);
         }
         Ok((samples, Err(e))) => {
+            metrics.dropped.inc_by(samples.len() as u64);
+            metrics.error("writer", "sink");
             failures.failed(samples.len(), &e);
             latest.update_batch(&samples);
         }
@@ -437,6 +535,46 @@ mod tests {
         let a = latest.get("a").unwrap();
         assert_eq!((a.value, a.quality), (None, Quality::Bad));
         assert!(changes.has_changed().unwrap());
+    }
+
+    #[test]
+    fn stale_rule_marks_old_good_values_uncertain() {
+        let latest = LatestValues::new([("old", ""), ("fresh", ""), ("bad", "")]);
+        let now = Utc::now();
+        latest.update_batch(&[
+            Sample {
+                tag: "old".into(),
+                ts: now - chrono::Duration::seconds(30),
+                value: Some(1.0),
+                quality: Quality::Good,
+            },
+            Sample {
+                tag: "fresh".into(),
+                ts: now,
+                value: Some(2.0),
+                quality: Quality::Good,
+            },
+            sample("bad", 0, None, Quality::Bad),
+        ]);
+        let mut changes = latest.subscribe();
+        changes.borrow_and_update();
+        assert_eq!(latest.mark_stale(Duration::from_secs(10)), 1);
+        assert!(changes.has_changed().unwrap());
+        let old = latest.get("old").unwrap();
+        // The value stays visible; only its quality says it is stale.
+        assert_eq!((old.value, old.quality), (Some(1.0), Quality::Uncertain));
+        assert_eq!(latest.get("fresh").unwrap().quality, Quality::Good);
+        assert_eq!(latest.get("bad").unwrap().quality, Quality::Bad);
+        // Already stale: nothing changes the second time.
+        assert_eq!(latest.mark_stale(Duration::from_secs(10)), 0);
+        // A new good sample clears it.
+        latest.update(&Sample {
+            tag: "old".into(),
+            ts: Utc::now(),
+            value: Some(3.0),
+            quality: Quality::Good,
+        });
+        assert_eq!(latest.get("old").unwrap().quality, Quality::Good);
     }
 
     #[test]

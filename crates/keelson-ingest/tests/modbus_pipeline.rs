@@ -74,8 +74,8 @@ fn engine_room_registers(kind: RegisterKind) -> Vec<RegisterConfig> {
             kind,
             data_type: DataType::U16,
             scale: r.scale,
-            offset: 0.0,
             unit: r.unit.to_owned(),
+            ..RegisterConfig::default()
         })
         .collect()
 }
@@ -89,7 +89,9 @@ fn device(addr: SocketAddr, registers: Vec<RegisterConfig>) -> IngestConfig {
             poll_interval_ms: 100,
             timeout_ms: 500,
             registers,
+            ..ModbusDeviceConfig::default()
         }],
+        ..IngestConfig::default()
     }
 }
 
@@ -196,9 +198,7 @@ async fn unmapped_addresses_are_bad_and_the_rest_stay_good() {
             address,
             kind: RegisterKind::Holding,
             data_type: DataType::U16,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
+            ..RegisterConfig::default()
         });
     }
     let sink = Arc::new(VecSink::default());

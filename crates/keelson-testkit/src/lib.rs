@@ -8,11 +8,15 @@
 //! - [`modbus::EngineRoomSim`] serves holding and input registers whose values
 //!   drift like a running main engine; the register map is
 //!   [`modbus::ENGINE_ROOM_MAP`].
+//! - [`modbus_device::ModbusTcpDevice`] and [`modbus_device::serve_rtu`] serve
+//!   any register layout over TCP or RTU, with exceptions and restarts on demand.
 //! - [`link::LinkEmulator`] is a TCP proxy that adds one-way latency, paces bytes
 //!   to a link rate and can be switched down and up to cut connections.
 
 pub mod link;
 pub mod modbus;
+pub mod modbus_device;
 
 pub use link::{LinkEmulator, LinkProfile};
 pub use modbus::{ENGINE_ROOM_MAP, EngineRoomSim, SimRegister};
+pub use modbus_device::{DeviceMemory, ModbusTcpDevice, Table, serve_rtu};

@@ -98,6 +98,14 @@ impl Metrics {
         }
     }
 
+    /// Lets a subsystem register its own metrics (families, histograms) in
+    /// the site's registry.
+    pub fn register_with(&self, f: impl FnOnce(&mut Registry)) {
+        if let Ok(mut r) = self.registry.lock() {
+            f(&mut r);
+        }
+    }
+
     /// The registry in the text exposition format.
     pub fn render(&self) -> String {
         if let Ok(hooks) = self.hooks.lock() {

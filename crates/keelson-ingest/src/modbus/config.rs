@@ -1,50 +1,150 @@
-//! Configuration of Modbus TCP devices and their registers.
+//! Configuration of Modbus devices (TCP or RTU) and their registers.
 
 use std::{net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use super::decode::decode_registers;
+pub use super::decode::{DataType, DecodeError, WordOrder};
 use crate::ConfigError;
 
-/// One Modbus TCP device, as `[[ingest.modbus]]` in the configuration file.
+/// How the agent reaches a Modbus device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Modbus TCP to `address`.
+    #[default]
+    Tcp,
+    /// Modbus RTU on the serial line `serial_port` (RS-485). Every device on
+    /// the same port shares one request queue, because a serial bus carries one
+    /// request at a time.
+    Rtu,
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    /// No parity bit.
+    #[default]
+    None,
+    /// Even parity (the Modbus specification's default).
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+/// One Modbus device, as `[[ingest.modbus]]` in the configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusDeviceConfig {
-    /// A short name for the device, used in logs (for example `engine-room`).
+    /// A short name for the device, used in logs and metrics (for example
+    /// `engine-room`).
     pub name: String,
-    /// The device's `host:port`, for example `10.0.10.21:502`. Host names are
-    /// resolved at each connection attempt.
+    /// `tcp` (the default) or `rtu`.
+    #[serde(default)]
+    pub transport: Transport,
+    /// TCP only: the device's `host:port`, for example `10.0.10.21:502`. Host
+    /// names are resolved at each connection attempt.
+    #[serde(default)]
     pub address: String,
-    /// The Modbus unit identifier; gateways use it to pick a device behind them.
+    /// RTU only: the serial device, for example `/dev/ttyUSB0`.
+    #[serde(default)]
+    pub serial_port: String,
+    /// RTU only: the line speed in bit/s.
+    #[serde(default = "default_baud_rate")]
+    pub baud_rate: u32,
+    /// RTU only: `none`, `even` or `odd`.
+    #[serde(default)]
+    pub parity: Parity,
+    /// RTU only: 1 or 2 stop bits.
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// The Modbus unit identifier (slave id); gateways and RS-485 buses use it
+    /// to pick a device.
     #[serde(default = "default_unit_id")]
     pub unit_id: u8,
     /// How often every register is read, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
-    /// How long to wait for a connection or a reply before treating the device
-    /// as unreachable, in milliseconds.
+    /// How long to wait for a connection or a reply, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How many times a request that timed out is sent again before the
+    /// connection is considered lost.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The largest run of unconfigured registers a combined read may bridge.
+    /// 0 reads only touching registers together. If the device refuses a
+    /// combined read with "illegal data address", its tags are read one by one.
+    #[serde(default)]
+    pub max_gap: u16,
+    /// The most registers one read request may ask for (at most 125, the
+    /// protocol limit; some devices need less).
+    #[serde(default = "default_max_registers")]
+    pub max_registers_per_request: u16,
+    /// Read every tag with its own request, for devices that mishandle
+    /// combined reads.
+    #[serde(default)]
+    pub one_request_per_tag: bool,
+    /// The byte and word order of multi-register values on this device;
+    /// a register's own `order` overrides it.
+    #[serde(default)]
+    pub order: WordOrder,
     /// The registers to read and the tags they feed.
     #[serde(default)]
     pub registers: Vec<RegisterConfig>,
 }
 
-/// One register and the tag it feeds, as `[[ingest.modbus.registers]]`.
+impl Default for ModbusDeviceConfig {
+    fn default() -> Self {
+        ModbusDeviceConfig {
+            name: String::new(),
+            transport: Transport::Tcp,
+            address: String::new(),
+            serial_port: String::new(),
+            baud_rate: default_baud_rate(),
+            parity: Parity::None,
+            stop_bits: default_stop_bits(),
+            unit_id: default_unit_id(),
+            poll_interval_ms: default_poll_interval_ms(),
+            timeout_ms: default_timeout_ms(),
+            retries: default_retries(),
+            max_gap: 0,
+            max_registers_per_request: default_max_registers(),
+            one_request_per_tag: false,
+            order: WordOrder::Abcd,
+            registers: Vec::new(),
+        }
+    }
+}
+
+/// One register (or coil) and the tag it feeds, as `[[ingest.modbus.registers]]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterConfig {
     /// The tag name samples are stored under, unique across all devices (for
     /// example `me.rpm`).
     pub tag: String,
-    /// The register's zero-based protocol address.
+    /// The zero-based protocol address of the (first) register or bit.
     pub address: u16,
-    /// Which register table to read.
+    /// Which table to read: `holding`, `input`, `coil` or `discrete_input`.
     #[serde(default)]
     pub kind: RegisterKind,
-    /// How to interpret the register's word.
+    /// How to decode the value: `u16`, `i16`, `u32`, `i32`, `u64`, `i64`,
+    /// `f32`, `f64`, `bool`, `bit` or `string`. Coils and discrete inputs are
+    /// always `bool`.
     #[serde(default)]
     pub data_type: DataType,
+    /// The byte and word order, overriding the device's `order`.
+    #[serde(default)]
+    pub order: Option<WordOrder>,
+    /// For `bit`: which bit of the register, 0 (least significant) to 15.
+    #[serde(default)]
+    pub bit: u8,
+    /// For `string`: how many registers the text occupies.
+    #[serde(default)]
+    pub length: u16,
     /// Multiplier from the decoded raw value to the engineering value.
     #[serde(default = "default_scale")]
     pub scale: f64,
@@ -56,7 +156,24 @@ pub struct RegisterConfig {
     pub unit: String,
 }
 
-/// A Modbus register table.
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        RegisterConfig {
+            tag: String::new(),
+            address: 0,
+            kind: RegisterKind::Holding,
+            data_type: DataType::U16,
+            order: None,
+            bit: 0,
+            length: 0,
+            scale: 1.0,
+            offset: 0.0,
+            unit: String::new(),
+        }
+    }
+}
+
+/// A Modbus data table.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
@@ -67,44 +184,55 @@ pub enum RegisterKind {
     Holding,
     /// Input registers, read with function 0x04.
     Input,
+    /// Coils, read with function 0x01.
+    Coil,
+    /// Discrete inputs, read with function 0x02.
+    DiscreteInput,
 }
 
-/// How a register's 16-bit word is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataType {
-    /// Unsigned 16-bit integer.
-    #[default]
-    U16,
-    /// Signed 16-bit integer (two's complement).
-    I16,
-}
-
-impl DataType {
-    /// How many consecutive registers a value of this type occupies.
-    pub fn width(self) -> u16 {
-        match self {
-            DataType::U16 | DataType::I16 => 1,
-        }
+impl RegisterKind {
+    /// Whether this table holds single bits rather than 16-bit words.
+    pub fn is_bits(self) -> bool {
+        matches!(self, RegisterKind::Coil | RegisterKind::DiscreteInput)
     }
 
-    /// The raw value of `words` (which hold at least [`DataType::width`] words),
-    /// or `None` if there are too few.
-    pub fn decode(self, words: &[u16]) -> Option<f64> {
-        let word = *words.first()?;
-        Some(match self {
-            DataType::U16 => f64::from(word),
-            DataType::I16 => f64::from(word as i16),
-        })
+    /// The most addresses one read of this table may cover.
+    pub fn protocol_limit(self) -> u16 {
+        if self.is_bits() { 2000 } else { 125 }
     }
 }
 
 impl RegisterConfig {
-    /// Decodes this register from `words` and applies scale and offset.
-    pub fn engineering_value(&self, words: &[u16]) -> Option<f64> {
-        self.data_type
-            .decode(words)
-            .map(|raw| raw * self.scale + self.offset)
+    /// How many addresses this tag occupies.
+    pub fn width(&self) -> u16 {
+        if self.kind.is_bits() {
+            1
+        } else {
+            self.data_type.width(self.length)
+        }
+    }
+
+    /// Decodes this tag from `words` (starting at its address) in `order` and
+    /// applies scale and offset.
+    pub fn engineering_value(&self, words: &[u16], order: WordOrder) -> Result<f64, DecodeError> {
+        let raw = decode_registers(
+            words,
+            self.data_type,
+            self.order.unwrap_or(order),
+            self.bit,
+            self.length,
+        )?;
+        self.scaled(raw)
+    }
+
+    /// Applies scale and offset to a raw value.
+    pub fn scaled(&self, raw: f64) -> Result<f64, DecodeError> {
+        let value = raw * self.scale + self.offset;
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(DecodeError::NotFinite)
+        }
     }
 }
 
@@ -128,8 +256,38 @@ impl ModbusDeviceConfig {
                 "must not be empty",
             ));
         }
-        if let Err(message) = check_host_port(&self.address) {
-            return Err(ConfigError::new(format!("{path}.address"), message));
+        match self.transport {
+            Transport::Tcp => {
+                if let Err(message) = check_host_port(&self.address) {
+                    return Err(ConfigError::new(format!("{path}.address"), message));
+                }
+            }
+            Transport::Rtu => {
+                if self.serial_port.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{path}.serial_port"),
+                        "an rtu device needs a serial port, for example /dev/ttyUSB0",
+                    ));
+                }
+                if self.baud_rate == 0 {
+                    return Err(ConfigError::new(
+                        format!("{path}.baud_rate"),
+                        "must be greater than 0",
+                    ));
+                }
+                if !matches!(self.stop_bits, 1 | 2) {
+                    return Err(ConfigError::new(
+                        format!("{path}.stop_bits"),
+                        "must be 1 or 2",
+                    ));
+                }
+            }
+        }
+        if self.max_registers_per_request == 0 || self.max_registers_per_request > 125 {
+            return Err(ConfigError::new(
+                format!("{path}.max_registers_per_request"),
+                "must be between 1 and 125",
+            ));
         }
         if self.poll_interval_ms == 0 {
             return Err(ConfigError::new(
@@ -175,7 +333,33 @@ impl ModbusDeviceConfig {
                     "must be a finite number",
                 ));
             }
-            if u32::from(register.address) + u32::from(register.data_type.width()) > 0x1_0000 {
+            if register.kind.is_bits() && register.data_type != DataType::Bool {
+                return Err(ConfigError::new(
+                    format!("{register_path}.data_type"),
+                    "coils and discrete inputs are single bits: use data_type = \"bool\"",
+                ));
+            }
+            if register.data_type == DataType::Bit && register.bit > 15 {
+                return Err(ConfigError::new(
+                    format!("{register_path}.bit"),
+                    "must be between 0 and 15",
+                ));
+            }
+            if register.data_type == DataType::String
+                && (register.length == 0 || register.length > 125)
+            {
+                return Err(ConfigError::new(
+                    format!("{register_path}.length"),
+                    "a string needs a length between 1 and 125 registers",
+                ));
+            }
+            if !register.kind.is_bits() && register.width() > self.max_registers_per_request {
+                return Err(ConfigError::new(
+                    format!("{register_path}.data_type"),
+                    "the value is wider than max_registers_per_request",
+                ));
+            }
+            if u32::from(register.address) + u32::from(register.width()) > 0x1_0000 {
                 return Err(ConfigError::new(
                     format!("{register_path}.address"),
                     "the value runs past the last register address (65535)",
@@ -208,6 +392,22 @@ fn check_host_port(address: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn default_baud_rate() -> u32 {
+    9600
+}
+
+fn default_stop_bits() -> u8 {
+    1
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+fn default_max_registers() -> u16 {
+    125
+}
+
 fn default_unit_id() -> u8 {
     1
 }
@@ -232,41 +432,29 @@ mod tests {
     fn register(data_type: DataType, scale: f64, offset: f64) -> RegisterConfig {
         RegisterConfig {
             tag: "t".into(),
-            address: 0,
-            kind: RegisterKind::Holding,
             data_type,
             scale,
             offset,
-            unit: String::new(),
+            ..RegisterConfig::default()
         }
-    }
-
-    #[test]
-    fn decodes_u16_and_i16() {
-        assert_eq!(DataType::U16.decode(&[0]), Some(0.0));
-        assert_eq!(DataType::U16.decode(&[65535]), Some(65535.0));
-        assert_eq!(DataType::I16.decode(&[65535]), Some(-1.0));
-        assert_eq!(DataType::I16.decode(&[0x8000]), Some(-32768.0));
-        assert_eq!(DataType::I16.decode(&[0x7fff]), Some(32767.0));
-        assert_eq!(DataType::U16.decode(&[]), None);
-        // Only the first word counts for 16-bit types.
-        assert_eq!(DataType::U16.decode(&[7, 9]), Some(7.0));
     }
 
     #[test]
     fn applies_scale_then_offset() {
         let exhaust = register(DataType::U16, 0.1, 0.0);
-        let v = exhaust.engineering_value(&[3512]).unwrap();
+        let v = exhaust.engineering_value(&[3512], WordOrder::Abcd).unwrap();
         assert!((v - 351.2).abs() < 1e-9, "{v}");
 
         // A signed temperature in tenths with a -40 offset.
         let temp = register(DataType::I16, 0.1, -40.0);
-        let v = temp.engineering_value(&[(-125i16) as u16]).unwrap();
+        let v = temp
+            .engineering_value(&[(-125i16) as u16], WordOrder::Abcd)
+            .unwrap();
         assert!((v - (-52.5)).abs() < 1e-9, "{v}");
 
         let identity = register(DataType::U16, 1.0, 0.0);
-        assert_eq!(identity.engineering_value(&[42]), Some(42.0));
-        assert_eq!(identity.engineering_value(&[]), None);
+        assert_eq!(identity.engineering_value(&[42], WordOrder::Abcd), Ok(42.0));
+        assert!(identity.engineering_value(&[], WordOrder::Abcd).is_err());
     }
 
     #[test]

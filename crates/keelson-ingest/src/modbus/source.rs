@@ -1,4 +1,4 @@
-//! The Modbus TCP source task: one per device.
+//! The Modbus source task: one per device.
 //!
 //! The task alternates between two states. Connected, it reads every planned
 //! block each poll interval and sends the decoded samples down the pipeline.
@@ -11,29 +11,34 @@
 //!
 //! - the outer error (I/O, protocol mismatch) or a timeout means the connection
 //!   can no longer be trusted: a late reply would be taken as the answer to the
-//!   next request. The connection is dropped and re-established.
+//!   next request. The connection is dropped and re-established; a timeout is
+//!   first retried `retries` times on a fresh connection.
 //! - the inner error is an exception from a device that is alive and answering;
 //!   only the tags of that request are bad, and the connection is kept.
+//!
+//! TCP devices each own a connection. RTU devices on one serial port share an
+//! [`RtuBus`]: a fair (first come, first served) lock around one serial
+//! connection, which is the bus's request queue. Each request sets its unit id.
 
-use std::{io, time::Duration};
+use std::{collections::HashMap, io, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use keelson_model::{Quality, Sample};
 use tokio::{
     net::TcpStream,
-    sync::mpsc,
+    sync::{Mutex, mpsc},
     time::{Instant, MissedTickBehavior},
 };
 use tokio_modbus::{
     ExceptionCode, Request, Response, Slave,
-    client::{Client, Context, tcp},
+    client::{Client, Context, rtu, tcp},
+    slave::SlaveContext,
 };
+use tokio_serial::SerialPortBuilderExt;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{ModbusDeviceConfig, RegisterConfig, RegisterKind};
-
-/// The most registers one read request may ask for (the Modbus limit).
-const MAX_REGISTERS_PER_REQUEST: u16 = 125;
+use super::config::{ModbusDeviceConfig, Parity, RegisterConfig, RegisterKind, Transport};
+use crate::{metrics::IngestMetrics, ratelog::RateLimitedLog};
 
 /// The first reconnection delay; it doubles after each failure.
 const BACKOFF_INITIAL: Duration = Duration::from_millis(250);
@@ -45,7 +50,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// simply dropped.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
-/// One read request covering a run of adjacent registers of the same kind.
+/// One read request covering a run of nearby addresses of the same table.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReadBlock {
     pub(crate) kind: RegisterKind,
@@ -73,16 +78,20 @@ impl ReadBlock {
         match self.kind {
             RegisterKind::Holding => Request::ReadHoldingRegisters(self.start, self.count),
             RegisterKind::Input => Request::ReadInputRegisters(self.start, self.count),
+            RegisterKind::Coil => Request::ReadCoils(self.start, self.count),
+            RegisterKind::DiscreteInput => Request::ReadDiscreteInputs(self.start, self.count),
         }
     }
 }
 
-/// Groups registers into as few read requests as possible.
+/// Groups a device's registers into as few read requests as possible.
 ///
-/// Only registers that touch or overlap share a request: bridging a gap would
-/// read addresses nobody configured, which many devices refuse with an
-/// exception, spoiling the whole request.
-pub(crate) fn plan(registers: &[RegisterConfig]) -> Vec<ReadBlock> {
+/// Registers of the same table share a request when they are at most
+/// `max_gap` addresses apart and the request stays within
+/// `max_registers_per_request` (or the 2000-bit limit for coils and discrete
+/// inputs). With `one_request_per_tag` every tag gets its own request.
+pub(crate) fn plan(device: &ModbusDeviceConfig) -> Vec<ReadBlock> {
+    let registers = &device.registers;
     let mut order: Vec<usize> = (0..registers.len()).collect();
     order.sort_by_key(|&i| (registers[i].kind, registers[i].address));
 
@@ -90,16 +99,22 @@ pub(crate) fn plan(registers: &[RegisterConfig]) -> Vec<ReadBlock> {
     for index in order {
         let register = &registers[index];
         let start = u32::from(register.address);
-        let end = start + u32::from(register.data_type.width());
+        let end = start + u32::from(register.width());
+        let limit = if register.kind.is_bits() {
+            register.kind.protocol_limit()
+        } else {
+            device.max_registers_per_request
+        };
         if let Some(block) = blocks.last_mut() {
             let block_start = u32::from(block.start);
             let block_end = block_start + u32::from(block.count);
             let merged_end = block_end.max(end);
-            if block.kind == register.kind
-                && start <= block_end
-                && merged_end - block_start <= u32::from(MAX_REGISTERS_PER_REQUEST)
+            if !device.one_request_per_tag
+                && block.kind == register.kind
+                && start <= block_end + u32::from(device.max_gap)
+                && merged_end - block_start <= u32::from(limit)
             {
-                // The length check above keeps the count within 125.
+                // The length check above keeps the count within the limit.
                 block.count = (merged_end - block_start) as u16;
                 block.members.push(index);
                 continue;
@@ -108,20 +123,32 @@ pub(crate) fn plan(registers: &[RegisterConfig]) -> Vec<ReadBlock> {
         blocks.push(ReadBlock::new(
             register.kind,
             register.address,
-            register.data_type.width(),
+            register.width(),
             vec![index],
         ));
     }
     blocks
 }
 
-/// Why a poll had to give up on the connection.
+/// Why a request had to give up on the connection.
 #[derive(Debug, thiserror::Error)]
-enum TransportError {
+pub(crate) enum TransportError {
     #[error("no reply within {0:?}")]
     Timeout(Duration),
+    #[error("cannot connect: {0}")]
+    Connect(io::Error),
     #[error(transparent)]
     Modbus(#[from] tokio_modbus::Error),
+}
+
+impl TransportError {
+    fn kind(&self) -> &'static str {
+        match self {
+            TransportError::Timeout(_) => "timeout",
+            TransportError::Connect(_) => "connect",
+            TransportError::Modbus(_) => "transport",
+        }
+    }
 }
 
 /// A transport failure and the request it happened on.
@@ -132,19 +159,144 @@ struct PollFailure {
     error: TransportError,
 }
 
-/// A device's polling state: its configuration and read plan.
+/// One serial line shared by every RTU device configured on it.
+///
+/// The tokio mutex is fair, so devices take turns in the order they asked:
+/// it is the bus's request queue. The connection is opened on first use and
+/// after every transport failure.
+pub(crate) struct RtuBus {
+    path: String,
+    baud_rate: u32,
+    parity: Parity,
+    stop_bits: u8,
+    conn: Mutex<Option<Context>>,
+}
+
+impl RtuBus {
+    fn new(device: &ModbusDeviceConfig) -> RtuBus {
+        RtuBus {
+            path: device.serial_port.clone(),
+            baud_rate: device.baud_rate,
+            parity: device.parity,
+            stop_bits: device.stop_bits,
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn open(&self) -> io::Result<Context> {
+        let parity = match self.parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        };
+        let stop_bits = if self.stop_bits == 2 {
+            tokio_serial::StopBits::Two
+        } else {
+            tokio_serial::StopBits::One
+        };
+        let port = tokio_serial::new(self.path.as_str(), self.baud_rate)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(parity)
+            .stop_bits(stop_bits)
+            .open_native_async()
+            .map_err(io::Error::from)?;
+        Ok(rtu::attach(port))
+    }
+
+    /// Opens the serial port if it is not open, so an unplugged adapter is
+    /// reported like an unreachable TCP device.
+    async fn ensure_open(&self) -> io::Result<()> {
+        let mut conn = self.conn.lock().await;
+        if conn.is_none() {
+            *conn = Some(self.open()?);
+        }
+        Ok(())
+    }
+
+    /// Sends one request to `unit` and waits for its reply, holding the bus
+    /// for the whole exchange.
+    async fn call(
+        &self,
+        unit: u8,
+        request: Request<'static>,
+        timeout: Duration,
+    ) -> Result<Result<Response, ExceptionCode>, TransportError> {
+        let mut conn = self.conn.lock().await;
+        if conn.is_none() {
+            *conn = Some(self.open().map_err(TransportError::Connect)?);
+        }
+        let Some(ctx) = conn.as_mut() else {
+            return Err(TransportError::Connect(io::Error::other("not connected")));
+        };
+        ctx.set_slave(Slave(unit));
+        let reply = tokio::time::timeout(timeout, ctx.call(request)).await;
+        match reply {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                // Reopen on the next request: whatever is left in the
+                // buffers belongs to the failed exchange.
+                *conn = None;
+                Err(TransportError::Modbus(e))
+            }
+            Err(_) => {
+                *conn = None;
+                Err(TransportError::Timeout(timeout))
+            }
+        }
+    }
+}
+
+/// The RTU buses of a configuration, one per serial port.
+pub(crate) fn rtu_buses(devices: &[ModbusDeviceConfig]) -> HashMap<String, Arc<RtuBus>> {
+    let mut buses = HashMap::new();
+    for device in devices.iter().filter(|d| d.transport == Transport::Rtu) {
+        buses
+            .entry(device.serial_port.clone())
+            .or_insert_with(|| Arc::new(RtuBus::new(device)));
+    }
+    buses
+}
+
+/// How a device is reached.
+enum Link {
+    Tcp(Option<Context>),
+    Rtu(Arc<RtuBus>),
+}
+
+/// A device's polling state: its configuration, read plan and link.
 struct ModbusSource {
     device: ModbusDeviceConfig,
     blocks: Vec<ReadBlock>,
+    link: Link,
+    metrics: IngestMetrics,
+    decode_log: RateLimitedLog,
 }
 
 impl ModbusSource {
-    fn new(device: ModbusDeviceConfig) -> ModbusSource {
-        let blocks = plan(&device.registers);
-        ModbusSource { device, blocks }
+    fn new(device: ModbusDeviceConfig, link: Link, metrics: IngestMetrics) -> ModbusSource {
+        let blocks = plan(&device);
+        ModbusSource {
+            device,
+            blocks,
+            link,
+            metrics,
+            decode_log: RateLimitedLog::default(),
+        }
     }
 
-    async fn connect(&self) -> io::Result<Context> {
+    fn endpoint(&self) -> &str {
+        match self.device.transport {
+            Transport::Tcp => &self.device.address,
+            Transport::Rtu => &self.device.serial_port,
+        }
+    }
+
+    /// Opens the TCP connection, or makes sure the RTU bus's port is open.
+    async fn connect(&mut self) -> io::Result<()> {
+        let slot = match &mut self.link {
+            Link::Tcp(slot) => slot,
+            Link::Rtu(bus) => return bus.ensure_open().await,
+        };
         let timeout = self.device.timeout();
         let stream =
             tokio::time::timeout(timeout, TcpStream::connect(self.device.address.as_str()))
@@ -159,54 +311,99 @@ impl ModbusSource {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(device = %self.device.name, error = %e, "could not disable Nagle");
         }
-        Ok(tcp::attach_slave(stream, Slave(self.device.unit_id)))
+        *slot = Some(tcp::attach_slave(stream, Slave(self.device.unit_id)));
+        Ok(())
+    }
+
+    async fn disconnect(&mut self) {
+        if let Link::Tcp(slot) = &mut self.link
+            && let Some(mut ctx) = slot.take()
+        {
+            let _ = tokio::time::timeout(DISCONNECT_GRACE, ctx.disconnect()).await;
+        }
+    }
+
+    /// One request/reply exchange.
+    async fn call(
+        &mut self,
+        request: Request<'static>,
+    ) -> Result<Result<Response, ExceptionCode>, TransportError> {
+        let timeout = self.device.timeout();
+        match &mut self.link {
+            Link::Rtu(bus) => bus.call(self.device.unit_id, request, timeout).await,
+            Link::Tcp(slot) => {
+                let Some(ctx) = slot.as_mut() else {
+                    return Err(TransportError::Connect(io::Error::other("not connected")));
+                };
+                match tokio::time::timeout(timeout, ctx.call(request)).await {
+                    Err(_) => {
+                        *slot = None;
+                        Err(TransportError::Timeout(timeout))
+                    }
+                    Ok(Err(e)) => {
+                        *slot = None;
+                        Err(TransportError::Modbus(e))
+                    }
+                    Ok(Ok(reply)) => Ok(reply),
+                }
+            }
+        }
+    }
+
+    /// One exchange, retrying timeouts on a fresh connection.
+    async fn call_with_retries(
+        &mut self,
+        request: Request<'static>,
+    ) -> Result<Result<Response, ExceptionCode>, TransportError> {
+        let mut attempt = 0;
+        loop {
+            match self.call(request.clone()).await {
+                Err(TransportError::Timeout(_)) if attempt < self.device.retries => {
+                    attempt += 1;
+                    self.metrics.error(&self.device.name, "timeout");
+                    tracing::debug!(
+                        device = %self.device.name,
+                        attempt,
+                        "modbus request timed out; retrying"
+                    );
+                    if let Err(e) = self.connect().await {
+                        return Err(TransportError::Connect(e));
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Reads every block once. Device exceptions become bad samples; transport
     /// failures abort the poll.
-    async fn poll(&mut self, ctx: &mut Context) -> Result<Vec<Sample>, PollFailure> {
-        let timeout = self.device.timeout();
+    async fn poll(&mut self) -> Result<Vec<Sample>, PollFailure> {
         let mut samples = Vec::with_capacity(self.device.registers.len());
         let mut i = 0;
         while i < self.blocks.len() {
-            let block = &self.blocks[i];
-            let reply = tokio::time::timeout(timeout, ctx.call(block.request())).await;
+            let request = self.blocks[i].request();
+            let reply = self.call_with_retries(request).await;
             let ts = Utc::now();
-            let failure = |error: TransportError| PollFailure {
-                kind: block.kind,
-                start: block.start,
-                count: block.count,
-                error,
-            };
             let reply = match reply {
-                Err(_) => return Err(failure(TransportError::Timeout(timeout))),
-                Ok(Err(e)) => return Err(failure(TransportError::Modbus(e))),
-                Ok(Ok(reply)) => reply,
+                Ok(reply) => reply,
+                Err(error) => {
+                    let block = &self.blocks[i];
+                    return Err(PollFailure {
+                        kind: block.kind,
+                        start: block.start,
+                        count: block.count,
+                        error,
+                    });
+                }
             };
             match reply {
-                Ok(response) => {
-                    let words = match response {
-                        Response::ReadHoldingRegisters(words)
-                        | Response::ReadInputRegisters(words) => words,
-                        other => {
-                            // The client already matches function codes, so this
-                            // should not happen; treat it like a garbled reply.
-                            tracing::warn!(
-                                device = %self.device.name,
-                                address = block.start,
-                                response = ?other,
-                                "unexpected modbus response"
-                            );
-                            Vec::new()
-                        }
-                    };
-                    self.decode_block(i, &words, ts, &mut samples);
-                }
+                Ok(response) => self.decode_block(i, response, ts, &mut samples),
                 Err(exception) => {
                     if exception == ExceptionCode::IllegalDataAddress && self.split_block(i) {
                         // Re-read the same position, now a single register.
                         continue;
                     }
+                    self.metrics.error(&self.device.name, "exception");
                     self.note_exception(i, exception);
                     let block = &self.blocks[i];
                     push_bad(&self.device.registers, &block.members, ts, &mut samples);
@@ -222,7 +419,7 @@ impl ModbusSource {
     fn decode_block(
         &mut self,
         index: usize,
-        words: &[u16],
+        response: Response,
         ts: chrono::DateTime<Utc>,
         samples: &mut Vec<Sample>,
     ) {
@@ -237,32 +434,65 @@ impl ModbusSource {
                 "modbus device answers again"
             );
         }
-        if words.len() < usize::from(block.count) {
+        let (words, bits) = match response {
+            Response::ReadHoldingRegisters(words) | Response::ReadInputRegisters(words) => {
+                (words, Vec::new())
+            }
+            Response::ReadCoils(bits) | Response::ReadDiscreteInputs(bits) => (Vec::new(), bits),
+            other => {
+                // The client already matches function codes, so this should
+                // not happen; treat it like a garbled reply.
+                tracing::warn!(
+                    device = %self.device.name,
+                    address = block.start,
+                    response = ?other,
+                    "unexpected modbus response"
+                );
+                (Vec::new(), Vec::new())
+            }
+        };
+        let received = if block.kind.is_bits() {
+            bits.len()
+        } else {
+            words.len()
+        };
+        if received < usize::from(block.count) {
+            self.metrics.error(&self.device.name, "decode");
             tracing::warn!(
                 device = %self.device.name,
                 kind = ?block.kind,
                 address = block.start,
                 expected = block.count,
-                received = words.len(),
+                received,
                 "modbus reply is shorter than requested; marking tags bad"
             );
             push_bad(&self.device.registers, &block.members, ts, samples);
             return;
         }
-        for &member in &block.members {
+        let start = block.start;
+        let kind = block.kind;
+        for &member in &self.blocks[index].members {
             let register = &self.device.registers[member];
-            let offset = usize::from(register.address - block.start);
-            let value = words
-                .get(offset..)
-                .and_then(|words| register.engineering_value(words));
+            let offset = usize::from(register.address - start);
+            let value = if kind.is_bits() {
+                let raw = bits.get(offset).map_or(0.0, |&b| f64::from(u8::from(b)));
+                register.scaled(raw)
+            } else {
+                register.engineering_value(words.get(offset..).unwrap_or(&[]), self.device.order)
+            };
             samples.push(match value {
-                Some(value) => Sample {
+                Ok(value) => Sample {
                     tag: register.tag.clone(),
                     ts,
                     value: Some(value),
                     quality: Quality::Good,
                 },
-                None => bad_sample(register, ts),
+                Err(e) => {
+                    self.metrics.error(&self.device.name, "decode");
+                    self.decode_log
+                        .decode_failed(&self.device.name, &register.tag, &e.to_string());
+                    bad_sample(register, ts)
+                }
             });
         }
     }
@@ -289,12 +519,7 @@ impl ModbusSource {
             .iter()
             .map(|&m| {
                 let register = &registers[m];
-                ReadBlock::new(
-                    register.kind,
-                    register.address,
-                    register.data_type.width(),
-                    vec![m],
-                )
+                ReadBlock::new(register.kind, register.address, register.width(), vec![m])
             })
             .collect();
         self.blocks.splice(index..=index, singles);
@@ -378,7 +603,7 @@ impl Backoff {
 }
 
 /// Sends a batch down the pipeline. Returns false when ingest is shutting down.
-async fn send(
+pub(crate) async fn send(
     tx: &mpsc::Sender<Vec<Sample>>,
     samples: Vec<Sample>,
     cancel: &CancellationToken,
@@ -392,20 +617,27 @@ async fn send(
     }
 }
 
-/// Polls one device until `cancel` fires or the pipeline closes.
+/// Polls one device until `cancel` fires or the pipeline closes. RTU devices
+/// pass the bus of their serial port.
 pub(crate) async fn run(
     device: ModbusDeviceConfig,
+    bus: Option<Arc<RtuBus>>,
     tx: mpsc::Sender<Vec<Sample>>,
+    metrics: IngestMetrics,
     cancel: CancellationToken,
 ) {
     let poll_interval = device.poll_interval();
-    let mut source = ModbusSource::new(device);
+    let link = match bus {
+        Some(bus) => Link::Rtu(bus),
+        None => Link::Tcp(None),
+    };
+    let mut source = ModbusSource::new(device, link, metrics);
     let mut backoff = Backoff::new();
     let mut failed_attempts: u32 = 0;
     let mut last_bad: Option<Instant> = None;
     tracing::debug!(
         device = %source.device.name,
-        address = %source.device.address,
+        endpoint = %source.endpoint(),
         requests = source.blocks.len(),
         "modbus source starting"
     );
@@ -416,54 +648,53 @@ pub(crate) async fn run(
             connected = source.connect() => connected,
         };
         match connected {
-            Ok(mut ctx) => {
+            Ok(()) => {
                 if failed_attempts > 0 {
                     tracing::info!(
                         device = %source.device.name,
-                        address = %source.device.address,
+                        endpoint = %source.endpoint(),
                         failed_attempts,
-                        "connected to modbus device"
-                    );
-                } else {
-                    tracing::debug!(
-                        device = %source.device.name,
-                        address = %source.device.address,
                         "connected to modbus device"
                     );
                 }
                 failed_attempts = 0;
-                match poll_connected(&mut source, &mut ctx, &tx, &cancel, &mut backoff).await {
+                match poll_connected(&mut source, &tx, &cancel, &mut backoff).await {
                     Some(failure) => {
+                        source
+                            .metrics
+                            .error(&source.device.name, failure.error.kind());
                         tracing::warn!(
                             device = %source.device.name,
-                            address = %source.device.address,
+                            endpoint = %source.endpoint(),
                             kind = ?failure.kind,
                             register = failure.start,
                             count = failure.count,
                             error = %failure.error,
                             "lost modbus device; reconnecting"
                         );
+                        source.disconnect().await;
                     }
                     None => {
                         // Cancelled or the pipeline closed: leave politely.
-                        let _ = tokio::time::timeout(DISCONNECT_GRACE, ctx.disconnect()).await;
+                        source.disconnect().await;
                         return;
                     }
                 }
             }
             Err(e) => {
+                source.metrics.error(&source.device.name, "connect");
                 failed_attempts = failed_attempts.saturating_add(1);
                 if failed_attempts == 1 {
                     tracing::warn!(
                         device = %source.device.name,
-                        address = %source.device.address,
+                        endpoint = %source.endpoint(),
                         error = %e,
                         "cannot connect to modbus device; retrying with back-off"
                     );
                 } else {
                     tracing::debug!(
                         device = %source.device.name,
-                        address = %source.device.address,
+                        endpoint = %source.endpoint(),
                         error = %e,
                         failed_attempts,
                         "modbus device still unreachable"
@@ -492,7 +723,6 @@ pub(crate) async fn run(
 /// when ingest is shutting down.
 async fn poll_connected(
     source: &mut ModbusSource,
-    ctx: &mut Context,
     tx: &mpsc::Sender<Vec<Sample>>,
     cancel: &CancellationToken,
     backoff: &mut Backoff,
@@ -506,16 +736,21 @@ async fn poll_connected(
             () = cancel.cancelled() => return None,
             _ = ticker.tick() => {}
         }
+        let started = Instant::now();
         let polled = tokio::select! {
             () = cancel.cancelled() => return None,
-            polled = source.poll(ctx) => polled,
+            polled = source.poll() => polled,
         };
+        source
+            .metrics
+            .poll_took(&source.device.name, started.elapsed().as_secs_f64());
         match polled {
             Ok(samples) => {
                 // Only a working poll proves the device is healthy; a device
                 // that accepts connections and then fails every request keeps
                 // backing off.
                 backoff.reset();
+                source.metrics.produced(&source.device.name, samples.len());
                 if !send(tx, samples, cancel).await {
                     return None;
                 }
@@ -536,10 +771,21 @@ mod tests {
             tag: tag.to_owned(),
             address,
             kind,
-            data_type: DataType::U16,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
+            data_type: if kind.is_bits() {
+                DataType::Bool
+            } else {
+                DataType::U16
+            },
+            ..RegisterConfig::default()
+        }
+    }
+
+    fn device_of(registers: Vec<RegisterConfig>) -> ModbusDeviceConfig {
+        ModbusDeviceConfig {
+            name: "d".into(),
+            address: "127.0.0.1:502".into(),
+            registers,
+            ..ModbusDeviceConfig::default()
         }
     }
 
@@ -560,7 +806,7 @@ mod tests {
             register("in1", Input, 1),
             register("in3", Input, 3),
         ];
-        let blocks = plan(&registers);
+        let blocks = plan(&device_of(registers));
         assert_eq!(
             spans(&blocks),
             vec![
@@ -579,7 +825,7 @@ mod tests {
         let registers: Vec<RegisterConfig> = (0..300u16)
             .map(|a| register(&format!("t{a}"), RegisterKind::Holding, a))
             .collect();
-        let blocks = plan(&registers);
+        let blocks = plan(&device_of(registers));
         assert_eq!(
             spans(&blocks),
             vec![
@@ -597,9 +843,41 @@ mod tests {
             register("before", RegisterKind::Holding, u16::MAX - 1),
         ];
         assert_eq!(
-            spans(&plan(&registers)),
+            spans(&plan(&device_of(registers))),
             vec![(RegisterKind::Holding, u16::MAX - 1, 2)]
         );
+    }
+
+    #[test]
+    fn gaps_limits_and_one_request_per_tag() {
+        use RegisterKind::{Coil, Holding};
+        let mut registers = vec![
+            register("a", Holding, 0),
+            register("b", Holding, 4),
+            register("c", Holding, 20),
+            register("c0", Coil, 0),
+            register("c9", Coil, 9),
+        ];
+        registers[1].data_type = DataType::F32;
+        let mut device = device_of(registers);
+        device.max_gap = 3;
+        assert_eq!(
+            spans(&plan(&device)),
+            vec![
+                (Holding, 0, 6),
+                (Holding, 20, 1),
+                (Coil, 0, 1),
+                (Coil, 9, 1)
+            ]
+        );
+        device.max_gap = 10;
+        device.max_registers_per_request = 8;
+        assert_eq!(
+            spans(&plan(&device)),
+            vec![(Holding, 0, 6), (Holding, 20, 1), (Coil, 0, 10)]
+        );
+        device.one_request_per_tag = true;
+        assert_eq!(plan(&device).len(), 5);
     }
 
     #[test]
@@ -621,17 +899,15 @@ mod tests {
         let device = ModbusDeviceConfig {
             name: "d".into(),
             address: "127.0.0.1:502".into(),
-            unit_id: 1,
-            poll_interval_ms: 1000,
-            timeout_ms: 1000,
             registers: vec![
                 register("a", RegisterKind::Holding, 0),
                 register("b", RegisterKind::Holding, 1),
                 register("b2", RegisterKind::Holding, 1),
                 register("z", RegisterKind::Input, 0),
             ],
+            ..ModbusDeviceConfig::default()
         };
-        let mut source = ModbusSource::new(device);
+        let mut source = ModbusSource::new(device, Link::Tcp(None), IngestMetrics::new());
         assert!(source.split_block(0));
         assert_eq!(
             spans(&source.blocks),
