@@ -19,15 +19,21 @@
 //! This crate stores automerge documents and changes as opaque bytes: it
 //! never decodes them (only the sync crate knows automerge).
 
+pub mod block;
 mod edge;
 mod migrate;
 mod records;
 mod shore;
+pub mod tiers;
 mod users;
 
 pub use edge::{StoredSample, SyncState};
 pub use records::{ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord};
 pub use shore::{NonceOutcome, VesselRow};
+pub use tiers::{
+    CompactionReport, LaneRollup, Resolution, RetentionPolicy, RetentionReport, RollupBatch,
+    RollupCursor, Series, SeriesPoint, StorageUsage,
+};
 pub use users::{SessionUser, UserRow};
 
 use rusqlite::{Connection, OpenFlags};

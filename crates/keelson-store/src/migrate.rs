@@ -11,10 +11,16 @@ const COMMON: &[Migration] = &[(
     include_str!("../../../schema/common/0001_records_users.sql"),
 )];
 
-const EDGE: &[Migration] = &[(
-    "edge/0001_samples_sync",
-    include_str!("../../../schema/edge/0001_samples_sync.sql"),
-)];
+const EDGE: &[Migration] = &[
+    (
+        "edge/0001_samples_sync",
+        include_str!("../../../schema/edge/0001_samples_sync.sql"),
+    ),
+    (
+        "edge/0002_sample_tiers",
+        include_str!("../../../schema/edge/0002_sample_tiers.sql"),
+    ),
+];
 
 const SHORE: &[Migration] = &[(
     "shore/0001_vessels_sync",
