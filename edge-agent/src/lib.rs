@@ -12,6 +12,8 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod keys;
+pub mod simulate;
+pub mod storage;
 pub mod sync_client;
 pub mod ui;
 
@@ -48,6 +50,8 @@ pub struct EdgeState {
     pub sync: sync_client::SyncHandle,
     /// The page shell's settings.
     pub site: layout::Site,
+    /// Disk use per tier, from the last upkeep pass.
+    pub storage: storage::StorageStatus,
 }
 
 impl HasDb for EdgeState {
@@ -168,8 +172,10 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         None
     };
     let sync = sync_client::SyncHandle::new(&metrics);
+    let storage = storage::StorageStatus::new(&metrics);
     let state = EdgeState {
         db,
+        storage,
         latest: ingest.latest.clone(),
         metrics,
         sync: sync.clone(),
@@ -201,6 +207,12 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
             tracing::error!(error = %e, "ship UI server failed");
         }
     });
+    tasks.spawn(storage::run(
+        state.db.clone(),
+        state.config.retention.clone(),
+        state.storage.clone(),
+        cancel.clone(),
+    ));
     if let Some(key) = key {
         let client =
             sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;
