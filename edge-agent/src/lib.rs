@@ -15,6 +15,7 @@ pub mod keys;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;
+pub mod trend;
 pub mod ui;
 
 use anyhow::Context;
@@ -97,6 +98,7 @@ pub fn router(state: EdgeState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(ui::router())
+        .merge(trend::router())
         .merge(keelson_web::assets::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(keelson_web::metrics::handler))

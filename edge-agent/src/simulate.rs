@@ -145,7 +145,9 @@ impl Signal {
             3 => Kind::Temperature,
             _ => Kind::Counter,
         };
-        let mut noise = Noise(0x9e37_79b9_7f4a_7c15 ^ (u64::from(index) + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+        let mut noise = Noise(
+            0x9e37_79b9_7f4a_7c15 ^ (u64::from(index) + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9),
+        );
         let (scale, offset, level) = match kind {
             Kind::Analog => (0.01, 0.0, 20_000.0 + noise.unit() * 10_000.0),
             Kind::Steps => (0.1, 0.0, 5_000.0),
@@ -223,8 +225,13 @@ pub fn simulate(
             format!("sim.{kind}.{i:05}")
         })
         .collect();
-    db.register_tags(&names.iter().map(|n| (n.clone(), String::new())).collect::<Vec<_>>())
-        .context("registering tags")?;
+    db.register_tags(
+        &names
+            .iter()
+            .map(|n| (n.clone(), String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .context("registering tags")?;
     let mut signals: Vec<Signal> = (0..opts.tags).map(Signal::new).collect();
     let policy = opts.retention.policy();
     let grace_ms = (opts.retention.grace_secs * 1000) as i64;
@@ -266,7 +273,11 @@ pub fn simulate(
                     ts: chrono::DateTime::from_timestamp_millis(opts.start_ms + s * 1000)
                         .unwrap_or_default(),
                     value: raw.map(|r| f64::from(r) * signal.scale + signal.offset),
-                    quality: if raw.is_some() { Quality::Good } else { Quality::Bad },
+                    quality: if raw.is_some() {
+                        Quality::Good
+                    } else {
+                        Quality::Bad
+                    },
                 });
             }
         }
@@ -282,15 +293,17 @@ pub fn simulate(
         if crossed {
             let now_ms = opts.start_ms + t * 1000 + if t == total_s { grace_ms } else { 0 };
             let c = Instant::now();
-            let (compacted, _) = storage::maintain(&db, &policy, grace_ms, now_ms)
-                .context("compacting")?;
+            let (compacted, _) =
+                storage::maintain(&db, &policy, grace_ms, now_ms).context("compacting")?;
             report.compaction_time += c.elapsed();
             report.compacted += compacted.samples;
             report.elapsed = started.elapsed();
             progress(t / HOUR_S, &report);
         }
     }
-    report.usage = db.storage_usage(policy.budget_bytes).context("measuring disk use")?;
+    report.usage = db
+        .storage_usage(policy.budget_bytes)
+        .context("measuring disk use")?;
     report.stored = db.sample_count().context("counting samples")?;
     report.elapsed = started.elapsed();
     Ok(report)

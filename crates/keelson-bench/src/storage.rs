@@ -24,10 +24,18 @@ pub fn run(args: &[String]) -> Result<()> {
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = crate::option(args, "--dir", tmp.path().to_owned())?;
     let opts = SimulateOptions::new(days, tags, dir.clone());
-    eprintln!("storage: simulating {days} days x {tags} tags at 1 Hz into {}", dir.display());
+    eprintln!(
+        "storage: simulating {days} days x {tags} tags at 1 Hz into {}",
+        dir.display()
+    );
     let r = simulate(&opts, |hours, r| {
         if hours % 24 == 0 {
-            eprintln!("  day {} done, {} samples, {:.0} s", hours / 24, r.samples, r.elapsed.as_secs_f64());
+            eprintln!(
+                "  day {} done, {} samples, {:.0} s",
+                hours / 24,
+                r.samples,
+                r.elapsed.as_secs_f64()
+            );
         }
     })?;
     let u = &r.usage;
@@ -54,17 +62,33 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut points = (0, 0);
     for i in 0..QUERIES {
         let frac = i as f64 / QUERIES as f64;
-        let to = (opts.start_ms + 24 * HOUR_MS + ((span - 24 * HOUR_MS) as f64 * frac) as i64).min(end);
+        let to =
+            (opts.start_ms + 24 * HOUR_MS + ((span - 24 * HOUR_MS) as f64 * frac) as i64).min(end);
         let t = Instant::now();
-        let s = db.series(tag, to - 24 * HOUR_MS, to - 1, Some(Resolution::Raw), usize::MAX)?;
+        let s = db.series(
+            tag,
+            to - 24 * HOUR_MS,
+            to - 1,
+            Some(Resolution::Raw),
+            usize::MAX,
+        )?;
         raw.push(t.elapsed().as_secs_f64() * 1000.0);
         points.0 = s.points.len();
         let t = Instant::now();
-        let s = db.series(tag, end - 30 * 24 * HOUR_MS, end - 1, Some(Resolution::Hour), usize::MAX)?;
+        let s = db.series(
+            tag,
+            end - 30 * 24 * HOUR_MS,
+            end - 1,
+            Some(Resolution::Hour),
+            usize::MAX,
+        )?;
         hourly.push(t.elapsed().as_secs_f64() * 1000.0);
         points.1 = s.points.len();
     }
-    eprintln!("  a 24-hour raw trend has {} points, a 30-day hourly trend {}", points.0, points.1);
+    eprintln!(
+        "  a 24-hour raw trend has {} points, a 30-day hourly trend {}",
+        points.0, points.1
+    );
     println!(
         "storage: bytes_per_sample={:.3} compaction_per_s={:.0} p95_raw_24h_ms={:.2} p95_hourly_30d_ms={:.2} \
          block_bytes_per_sample={:.3} days={days} tags={tags} samples={} elapsed_s={:.1}",
