@@ -321,8 +321,15 @@ mod tests {
         let r = simulate(&opts, |_, _| {}).expect("simulate");
         assert_eq!(r.samples, 2 * 86_400 * 3);
         assert_eq!(r.stored, r.samples, "nothing lost, nothing doubled");
-        assert_eq!(r.usage.block_samples, r.samples, "every closed hour compacted");
-        assert!(r.bytes_per_sample() < 2.0, "{} bytes per sample", r.bytes_per_sample());
+        assert_eq!(
+            r.usage.block_samples, r.samples,
+            "every closed hour compacted"
+        );
+        assert!(
+            r.bytes_per_sample() < 2.0,
+            "{} bytes per sample",
+            r.bytes_per_sample()
+        );
 
         // Then with a budget well below that: raw blocks go, oldest first,
         // and the database ends within the budget with every hourly rollup.
@@ -331,7 +338,10 @@ mod tests {
         opts.retention.budget_bytes = r.usage.used_bytes * 6 / 10;
         let b = simulate(&opts, |_, _| {}).expect("simulate");
         assert!(b.usage.used_bytes <= opts.retention.budget_bytes);
-        assert!(b.stored < b.samples, "raw samples were dropped to make room");
+        assert!(
+            b.stored < b.samples,
+            "raw samples were dropped to make room"
+        );
         assert!(b.usage.oldest_raw_ms > Some(opts.start_ms));
         assert_eq!(b.usage.oldest_hour_ms, Some(opts.start_ms));
         let db = Db::open(tight.path(), Site::Edge).expect("open");
