@@ -74,6 +74,9 @@ enum Command {
         /// Where the simulated vessel database goes (created when missing).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Simulated hours instead of whole days.
+        #[arg(long)]
+        hours: Option<u32>,
         /// Disk budget in bytes (default: no limit).
         #[arg(long)]
         budget_bytes: Option<u64>,
@@ -163,14 +166,18 @@ fn run(cli: Cli) -> Result<()> {
             days,
             tags,
             data_dir,
+            hours,
             budget_bytes,
         } => {
             keelson_config::cli::init_tracing("warn");
             let mut opts = keelson_edge::simulate::SimulateOptions::new(days, tags, data_dir);
+            if let Some(hours) = hours {
+                opts.hours = hours;
+            }
             if let Some(budget) = budget_bytes {
                 opts.retention.budget_bytes = budget;
             }
-            let every = (u64::from(days) * 24 / 20).max(1) as i64;
+            let every = (i64::from(opts.hours) / 20).max(1);
             let r = keelson_edge::simulate::simulate(&opts, |hours, r| {
                 if hours % every == 0 {
                     eprintln!(
@@ -183,8 +190,9 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             let u = &r.usage;
             println!(
-                "simulated {days} days x {tags} tags: {} samples written, {} stored, in {:.1} s \
+                "simulated {} hours x {tags} tags: {} samples written, {} stored, in {:.1} s \
                  (writing {:.1} s, compaction and retention {:.1} s)",
+                opts.hours,
                 r.samples,
                 r.stored,
                 r.elapsed.as_secs_f64(),

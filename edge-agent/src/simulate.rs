@@ -19,8 +19,8 @@ const HOUR_S: i64 = 3600;
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
-    /// Simulated days.
-    pub days: u32,
+    /// Simulated hours (days × 24 unless set otherwise).
+    pub hours: u32,
     /// Tags, each sampled at 1 Hz.
     pub tags: u32,
     /// Where the database goes (created when missing).
@@ -38,7 +38,7 @@ impl SimulateOptions {
     /// Defaults for `days` × `tags` into `data_dir`.
     pub fn new(days: u32, tags: u32, data_dir: PathBuf) -> SimulateOptions {
         SimulateOptions {
-            days,
+            hours: days * 24,
             tags,
             data_dir,
             retention: RetentionConfig {
@@ -246,7 +246,7 @@ pub fn simulate(
         compacted: 0,
         usage: StorageUsage::default(),
     };
-    let total_s = i64::from(opts.days) * 24 * HOUR_S;
+    let total_s = i64::from(opts.hours) * HOUR_S;
     // Hour boundaries must fall between batches, so a batch is a divisor
     // of an hour.
     let batch_s: i64 = match opts.batch_secs {

@@ -1,7 +1,7 @@
 //! `storage`: simulated days of tags through the real write and compaction
 //! path, then trend queries of one tag.
 //!
-//! Options: `--days N` (default 45), `--tags N` (default 40), `--dir PATH`
+//! Options: `--days N` (default 45), `--tags N` (default 10), `--dir PATH`
 //! (default a temporary directory, removed afterwards). The last line is
 //! `storage: bytes_per_sample=B compaction_per_s=N p95_raw_24h_ms=X p95_hourly_30d_ms=Y …`.
 
@@ -20,7 +20,7 @@ fn p95(mut ms: Vec<f64>) -> f64 {
 
 pub fn run(args: &[String]) -> Result<()> {
     let days: u32 = crate::option(args, "--days", 45)?;
-    let tags: u32 = crate::option(args, "--tags", 40)?;
+    let tags: u32 = crate::option(args, "--tags", 10)?;
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = crate::option(args, "--dir", tmp.path().to_owned())?;
     let opts = SimulateOptions::new(days, tags, dir.clone());
