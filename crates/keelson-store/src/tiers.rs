@@ -54,6 +54,8 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// What an hourly rollup row costs on disk with its index entries, counted
 /// in the hour tier's bytes in place of a payload length.
 const HOUR_ROW_BYTES: i64 = 96;
+/// [`HOUR_ROW_BYTES`] as an SQL literal, for summing what a drop frees.
+const HOUR_ROW_BYTES_SQL: &str = "96";
 /// A rollup's estimated size on the wire, before its tag name.
 const WIRE_ROLLUP_BYTES: usize = 56;
 
@@ -635,12 +637,13 @@ impl Db {
         let (table, payload) = match tier {
             Resolution::Raw => ("sample_blocks", "length(data)"),
             Resolution::Minute => ("rollup_minute_blocks", "length(data)"),
-            Resolution::Hour => ("rollups_hour", "96"),
+            Resolution::Hour => ("rollups_hour", HOUR_ROW_BYTES_SQL),
         };
         // Raw blocks carry no seq: no lane sends them, so none is owed.
         let owed = if keep_unacked && tier != Resolution::Raw {
             " AND seq <= (SELECT acked_seq FROM tier_state WHERE tier = ?2)"
         } else {
+            // The same parameters are bound either way; this keeps ?2 used.
             " AND ?2 = ?2"
         };
         let mut conn = self.writer()?;
@@ -1035,6 +1038,11 @@ mod tests {
             .expect("hour");
         assert_eq!(hour.points.len(), 1);
         assert_eq!(hour.points[0].count, 3600);
+    }
+
+    #[test]
+    fn the_hour_row_size_is_one_constant() {
+        assert_eq!(HOUR_ROW_BYTES_SQL, HOUR_ROW_BYTES.to_string());
     }
 
     #[test]
