@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use keelson_model::{Fault, FaultPatch, NewFault, Quality, Status, TagValue};
 use keelson_records::{comment_fault, create_fault, patch_fault};
-use keelson_store::FaultFilter;
+use keelson_store::{FaultFilter, Resolution, Series};
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
 
@@ -163,19 +163,82 @@ pub struct SamplesQuery {
     pub from: Option<DateTime<Utc>>,
     /// End of the range, RFC 3339 (default: now).
     pub to: Option<DateTime<Utc>>,
-    /// At most this many samples (default and maximum 10,000).
+    /// At most this many points (default and maximum 100,000).
     pub limit: Option<u32>,
+    /// `raw`, `minute`, `hour`, or `auto` (the default): raw up to 6 hours,
+    /// 1-minute rollups up to a week, hourly rollups beyond.
+    pub resolution: Option<String>,
 }
 
-/// One sample as the API returns it.
+/// One point as the API returns it: a sample, or a rollup of the interval
+/// starting at `ts`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SampleOut {
-    /// When it was taken, RFC 3339.
+    /// When it was taken (a rollup: the start of its interval), RFC 3339.
     pub ts: DateTime<Utc>,
-    /// The value, absent when the quality is bad.
+    /// The value (a rollup: the mean), absent when there was none.
     pub value: Option<f64>,
-    /// Its quality.
+    /// Its quality (a rollup: good when every sample was).
     pub quality: Quality,
+    /// For a rollup, `minute` or `hour`; absent for a sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// For a rollup, the smallest value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// For a rollup, the largest value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// For a rollup, the last value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+    /// For a rollup, how many samples it covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// For a rollup, how many of them were good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good: Option<u32>,
+}
+
+/// Reads a tag's series for the API and the UI, mapping an unknown tag to 404.
+pub async fn load_series(
+    state: &EdgeState,
+    name: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    resolution: Option<Resolution>,
+    limit: usize,
+) -> Result<Series, AppError> {
+    if from > to {
+        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
+    }
+    let db = state.db.clone();
+    blocking(move || {
+        db.series(
+            &name,
+            from.timestamp_millis(),
+            to.timestamp_millis(),
+            resolution,
+            limit,
+        )
+        .map_err(|e| match e {
+            keelson_store::StoreError::NotFound => AppError::NotFound(format!("no tag `{name}`")),
+            other => other.into(),
+        })
+    })
+    .await
+}
+
+/// Parses a `resolution` parameter; `auto` and absence mean "from the span".
+pub fn parse_resolution(r: Option<&str>) -> Result<Option<Resolution>, AppError> {
+    match r {
+        None | Some("auto") => Ok(None),
+        Some(name) => Resolution::parse(name).map(Some).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "`resolution` must be auto, raw, minute or hour, not `{name}`"
+            ))
+        }),
+    }
 }
 
 async fn samples(
@@ -186,28 +249,25 @@ async fn samples(
 ) -> Result<Json<Vec<SampleOut>>, AppError> {
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - Duration::hours(1));
-    if from > to {
-        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
-    }
-    let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
-    let rows = blocking(move || {
-        state
-            .db
-            .samples(&name, from, to, limit)
-            .map_err(|e| match e {
-                keelson_store::StoreError::NotFound => {
-                    AppError::NotFound(format!("no tag `{name}`"))
-                }
-                other => other.into(),
-            })
-    })
-    .await?;
+    let resolution = parse_resolution(q.resolution.as_deref())?;
+    let limit = q.limit.unwrap_or(100_000).clamp(1, 100_000) as usize;
+    let series = load_series(&state, name, from, to, resolution, limit).await?;
+    let rollup = series.resolution != Resolution::Raw;
+    let when = |v: u32| rollup.then_some(v);
     Ok(Json(
-        rows.into_iter()
-            .map(|s| SampleOut {
-                ts: s.ts,
-                value: s.value,
-                quality: s.quality,
+        series
+            .points
+            .into_iter()
+            .map(|p| SampleOut {
+                ts: DateTime::from_timestamp_millis(p.ts_ms).unwrap_or_default(),
+                value: p.value,
+                quality: p.quality,
+                resolution: rollup.then(|| series.resolution.as_str().to_owned()),
+                min: p.min.filter(|_| rollup),
+                max: p.max.filter(|_| rollup),
+                last: p.last.filter(|_| rollup),
+                count: when(p.count),
+                good: when(p.good),
             })
             .collect(),
     ))

@@ -18,6 +18,9 @@ pub struct EdgeConfig {
     pub http: HttpConfig,
     /// Where data lives.
     pub storage: StorageConfig,
+    /// Disk budget, retention and compaction of sensor data.
+    #[serde(default)]
+    pub retention: crate::storage::RetentionConfig,
     /// Sync with the shore.
     pub sync: SyncConfig,
     /// Sensor sources.

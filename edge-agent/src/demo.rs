@@ -61,6 +61,7 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
         storage: StorageConfig {
             data_dir: opts.data_dir.join("edge"),
         },
+        retention: Default::default(),
         sync: SyncConfig {
             enabled: true,
             shore_url: format!("http://{link}"),

@@ -12,7 +12,10 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod keys;
+pub mod simulate;
+pub mod storage;
 pub mod sync_client;
+pub mod trend;
 pub mod ui;
 
 use anyhow::Context;
@@ -48,6 +51,8 @@ pub struct EdgeState {
     pub sync: sync_client::SyncHandle,
     /// The page shell's settings.
     pub site: layout::Site,
+    /// Disk use per tier, from the last upkeep pass.
+    pub storage: storage::StorageStatus,
 }
 
 impl HasDb for EdgeState {
@@ -93,6 +98,7 @@ pub fn router(state: EdgeState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(ui::router())
+        .merge(trend::router())
         .merge(keelson_web::assets::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(keelson_web::metrics::handler))
@@ -222,8 +228,10 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         None
     };
     let sync = sync_client::SyncHandle::new(&metrics);
+    let storage = storage::StorageStatus::new(&metrics);
     let state = EdgeState {
         db,
+        storage,
         latest: ingest.latest.clone(),
         metrics,
         sync: sync.clone(),
@@ -257,6 +265,12 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
             tracing::error!(error = %e, "ship UI server failed");
         }
     });
+    tasks.spawn(storage::run(
+        state.db.clone(),
+        state.config.retention.clone(),
+        state.storage.clone(),
+        cancel.clone(),
+    ));
     if let Some(key) = key {
         let client =
             sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;

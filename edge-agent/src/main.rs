@@ -69,6 +69,25 @@ enum Command {
         #[arg(long, default_value = "/etc/keelson/vessel.key")]
         key_file: PathBuf,
     },
+    /// Write simulated sensor data through the real write and compaction path, in
+    /// simulated time, and report disk use and bytes per sample.
+    Simulate {
+        /// Simulated days.
+        #[arg(long, default_value_t = 45)]
+        days: u32,
+        /// Tags, each sampled at 1 Hz.
+        #[arg(long, default_value_t = 2000)]
+        tags: u32,
+        /// Where the simulated vessel database goes (created when missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Simulated hours instead of whole days.
+        #[arg(long)]
+        hours: Option<u32>,
+        /// Disk budget in bytes (default: no limit).
+        #[arg(long)]
+        budget_bytes: Option<u64>,
+    },
     /// Print the default configuration.
     PrintDefaultConfig,
     /// Check a configuration file and report the first error.
@@ -177,6 +196,62 @@ fn run(cli: Cli) -> Result<()> {
                 shore_port,
                 sync_interval_secs: sync_interval.max(1),
             }))
+        }
+        Command::Simulate {
+            days,
+            tags,
+            data_dir,
+            hours,
+            budget_bytes,
+        } => {
+            keelson_config::cli::init_tracing("warn");
+            let mut opts = keelson_edge::simulate::SimulateOptions::new(days, tags, data_dir);
+            if let Some(hours) = hours {
+                opts.hours = hours;
+            }
+            if let Some(budget) = budget_bytes {
+                opts.retention.budget_bytes = budget;
+            }
+            let every = (i64::from(opts.hours) / 20).max(1);
+            let r = keelson_edge::simulate::simulate(&opts, |hours, r| {
+                if hours % every == 0 {
+                    eprintln!(
+                        "{:.1} simulated days, {} samples, {:.0} s",
+                        hours as f64 / 24.0,
+                        r.samples,
+                        r.elapsed.as_secs_f64()
+                    );
+                }
+            })?;
+            let u = &r.usage;
+            println!(
+                "simulated {} hours x {tags} tags: {} samples written, {} stored, in {:.1} s \
+                 (writing {:.1} s, compaction and retention {:.1} s)",
+                opts.hours,
+                r.samples,
+                r.stored,
+                r.elapsed.as_secs_f64(),
+                r.write_time.as_secs_f64(),
+                r.compaction_time.as_secs_f64()
+            );
+            println!(
+                "disk: used {} bytes (file {}): rows {}, raw blocks {}, 1-minute rollups {}, \
+                 hourly rollups {}, other {}",
+                u.used_bytes,
+                u.file_bytes,
+                u.rows_bytes,
+                u.raw_block_bytes,
+                u.minute_bytes,
+                u.hour_bytes,
+                u.other_bytes
+            );
+            println!(
+                "bytes_per_sample={:.3} block_bytes_per_sample={:.3} compaction_per_s={:.0}",
+                r.bytes_per_sample(),
+                r.block_bytes_per_sample(),
+                r.compaction_per_s()
+            );
+            Ok(())
         }
         Command::Init {
             vessel_id,

@@ -73,7 +73,7 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
         div.grid {
             @for t in &tags {
                 div class={ "tag " (t.quality.as_str()) } data-tag=(t.name) {
-                    div.name { (t.name) }
+                    div.name { a href={ "/tags/" (t.name) } { (t.name) } }
                     div { span.value { (fmt_value(t.value)) } span.unit { (t.unit) } }
                     div.muted { small.quality { (t.quality.as_str()) } }
                 }
@@ -94,6 +94,7 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
             (sync_summary(&sync))
             " " a href="/sync" { "Details" }
         }
+        (crate::trend::storage_card(state.storage.last().as_ref()))
         script src="/assets/live.js" defer {}
     };
     render(&state, &user, "Dashboard", body)

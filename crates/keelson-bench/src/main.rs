@@ -6,6 +6,7 @@
 //! shared and absolute times drift from run to run.
 
 mod ingest;
+mod storage;
 mod sync_link;
 mod sync_wire;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Scenario {
     /// Samples/s through the real pipeline into SQLite against raw batched inserts; CPU of polling 1,000 Modbus tags.
     Ingest,
+    /// Bytes per sample and query times over simulated days of realistic signals (options: --days N --tags N).
+    Storage,
     /// Bytes on the wire per record change for a 30-day backlog, against automerge's sync protocol.
     SyncWire,
     /// Goodput of a catch-up through the emulated bad-day GEO link.
@@ -37,6 +40,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.scenario {
         Scenario::Ingest => no_options(&cli.options).and_then(|()| ingest::run()),
+        Scenario::Storage => storage::run(&cli.options),
         Scenario::SyncWire => no_options(&cli.options).and_then(|()| sync_wire::run()),
         Scenario::SyncLink => no_options(&cli.options).and_then(|()| sync_link::run()),
     };

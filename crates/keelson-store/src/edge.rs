@@ -1,10 +1,12 @@
 //! Edge-only storage: sensor samples and the vessel's sync cursors.
 //!
 //! Samples are rows keyed by (tag, time), written in batches by the single
-//! ingest writer; a re-written sample replaces itself. Compression into
-//! blocks and rollups are a later tier and do not live here yet.
+//! ingest writer; a re-written sample replaces itself. Compaction later
+//! moves closed hours of rows into compressed blocks and rollups (see the
+//! `tiers` module); the queries here read every tier.
 
 use crate::records::RecordTx;
+use crate::tiers::Resolution;
 use crate::{Db, StoreError, ms, now_ms};
 use chrono::{DateTime, TimeZone, Utc};
 use keelson_model::{Quality, Sample};
@@ -88,8 +90,9 @@ impl Db {
         Ok(())
     }
 
-    /// A tag's samples in `[from, to]`, oldest first, at most `limit`.
-    /// Returns `NotFound` for an unknown tag.
+    /// A tag's samples in `[from, to]`, oldest first, at most `limit`,
+    /// whether they are still rows or already in blocks. Returns `NotFound`
+    /// for an unknown tag.
     pub fn samples(
         &self,
         tag: &str,
@@ -97,30 +100,30 @@ impl Db {
         to: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<StoredSample>, StoreError> {
-        let conn = self.reader()?;
-        let id: i64 = conn
-            .query_row("SELECT id FROM tags WHERE name = ?1", [tag], |r| r.get(0))
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT ts_ms, value, quality FROM samples WHERE tag_id = ?1 AND ts_ms BETWEEN ?2 AND ?3
-             ORDER BY ts_ms LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(params![id, ms(from), ms(to), limit], |r| {
-            let ts: i64 = r.get(0)?;
-            Ok(StoredSample {
-                ts: Utc.timestamp_millis_opt(ts).single().unwrap_or_default(),
-                value: r.get(1)?,
-                quality: Quality::from_code(r.get::<_, u8>(2)?),
+        let series = self.series(tag, ms(from), ms(to), Some(Resolution::Raw), limit as usize)?;
+        Ok(series
+            .points
+            .into_iter()
+            .map(|p| StoredSample {
+                ts: Utc
+                    .timestamp_millis_opt(p.ts_ms)
+                    .single()
+                    .unwrap_or_default(),
+                value: p.value,
+                quality: p.quality,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
-    /// How many samples are stored.
+    /// How many samples are stored, as rows and in blocks.
     pub fn sample_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
-        Ok(conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get::<_, i64>(0))? as u64)
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get(0))?;
+        let packed: i64 =
+            conn.query_row("SELECT COALESCE(SUM(n), 0) FROM sample_blocks", [], |r| {
+                r.get(0)
+            })?;
+        Ok((rows + packed) as u64)
     }
 
     /// A sync lane's state.

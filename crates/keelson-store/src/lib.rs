@@ -21,15 +21,21 @@
 //! never decodes them (only the sync crate knows automerge).
 
 pub mod backup;
+pub mod block;
 mod edge;
 mod migrate;
 mod records;
 mod shore;
+pub mod tiers;
 mod users;
 
 pub use edge::{StoredSample, SyncState};
 pub use records::{ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord};
 pub use shore::{DEFAULT_ORG, NonceOutcome, OrgRow, QuarantineRow, VesselRow};
+pub use tiers::{
+    CompactionReport, LaneRollup, Resolution, RetentionPolicy, RetentionReport, RollupBatch,
+    RollupCursor, Series, SeriesPoint, StorageUsage,
+};
 pub use users::{SessionUser, UserRow};
 
 use rusqlite::{Connection, OpenFlags};

@@ -17,6 +17,10 @@ const EDGE: &[Migration] = &[
         include_str!("../../../schema/edge/0001_samples_sync.sql"),
     ),
     (
+        "edge/0002_sample_tiers",
+        include_str!("../../../schema/edge/0002_sample_tiers.sql"),
+    ),
+    (
         "edge/0003_sync_budget",
         include_str!("../../../schema/edge/0003_sync_budget.sql"),
     ),
