@@ -64,11 +64,13 @@ impl Db {
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO samples (tag_id, ts_ms, value, quality) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut last: Option<(&str, i64)> = None;
+            // A batch interleaves every tag of every device, so tag ids are
+            // looked up once per tag, not once per sample.
+            let mut ids: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
             for s in samples {
-                let id = match last {
-                    Some((name, id)) if name == s.tag => id,
-                    _ => {
+                let id = match ids.get(s.tag.as_str()) {
+                    Some(id) => *id,
+                    None => {
                         let id = match tag_id
                             .query_row([&s.tag], |r| r.get::<_, i64>(0))
                             .optional()?
@@ -79,7 +81,7 @@ impl Db {
                                 tx.last_insert_rowid()
                             }
                         };
-                        last = Some((&s.tag, id));
+                        ids.insert(&s.tag, id);
                         id
                     }
                 };
