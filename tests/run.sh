@@ -42,17 +42,19 @@ cargo fmt --all --check
 say "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "tests"
-profile=default
-if [ "${CI:-}" = "true" ]; then profile=ci; fi
-cargo nextest run --workspace --locked --profile "$profile"
+say "documentation examples"
+cargo test --workspace --doc --locked
 
 say "packages (install, upgrade, remove, purge in a Debian root)"
+cargo build --workspace --bins --locked
 if [ "$(id -u)" -eq 0 ]; then
     bash tests/packaging.sh
 else
     sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CARGO_TARGET_DIR bash tests/packaging.sh
 fi
 
-say "documentation examples"
-cargo test --workspace --doc --locked
+# The test run goes last, so its summary is the last word of this script.
+say "tests"
+profile=default
+if [ "${CI:-}" = "true" ]; then profile=ci; fi
+cargo nextest run --workspace --locked --profile "$profile"
