@@ -298,11 +298,11 @@ fn noise(seed: u64, len: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_mid_session_resumes_from_the_last_ack_without_duplicates() {
-    // About 120 KB of changes, several 32 KiB chunks, over a link slow
-    // enough to cut in the middle of the session.
+    // About 120 KB of changes, starting with a 32 KiB chunk, over a link
+    // slow enough (20 kB/s) to cut in the middle of the session.
     let w = world_with(LinkProfile {
         one_way_latency: Duration::from_millis(20),
-        rate_bytes_per_sec: Some(40_000),
+        rate_bytes_per_sec: Some(20_000),
         ..LinkProfile::ideal()
     })
     .await;
