@@ -156,6 +156,9 @@ async fn sensor_to_sqlite_fault_offline_to_shore_and_reply_back() {
     let (status, ashore) = w.shore_fault(&id).await;
     assert_eq!(status, 200);
     assert_eq!(ashore["title"], fault["title"]);
+    // The fleet view no longer counts what has arrived as waiting.
+    let fleet = w.office.get("/api/v1/vessels").await;
+    assert_eq!(fleet[0]["pending_bytes"], 0, "{fleet}");
     assert_eq!(ashore["severity"], "high");
 
     // The office replies; the comment reaches the vessel on its next sync.

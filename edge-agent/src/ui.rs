@@ -105,7 +105,7 @@ fn sync_summary(s: &sync_client::SyncStatus) -> Markup {
         @if !s.enabled {
             "Sync is off."
         } @else {
-            (s.records.pending_changes) " changes waiting to go ashore. "
+            (s.records.pending_changes) @if s.records.pending_changes == 1 { " change" } @else { " changes" } " waiting to go ashore. "
             "Last successful sync: " (when_rfc3339(s.last_success.as_deref())) "."
             @if let Some(e) = &s.last_error { br; span.muted { "Last attempt failed: " (e) } }
         }
@@ -308,7 +308,7 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                 dt { "Last success" } dd { (when_rfc3339(st.last_success.as_deref())) }
                 @if let Some(e) = &st.last_error { dt { "Last error" } dd { (e) } }
                 dt { "Records waiting" } dd {
-                    (st.records.pending_changes) " changes, " (human_bytes(st.records.pending_bytes)) " before compression"
+                    (st.records.pending_changes) @if st.records.pending_changes == 1 { " change, " } @else { " changes, " } (human_bytes(st.records.pending_bytes)) " before compression"
                     @if let Some(eta) = st.eta_secs.filter(|_| st.records.pending_bytes > 0) {
                         " (about " (human_duration(eta)) " at the measured rate)"
                     }

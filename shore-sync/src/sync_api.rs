@@ -194,6 +194,7 @@ async fn records_chunk(
     } else {
         state.sync_metrics.chunk_bytes_new.inc_by(body.len() as u64);
     }
+    let raw_bytes: u64 = chunk.entries.iter().map(|e| e.change.len() as u64).sum();
     let incoming: Vec<IncomingChange> = chunk
         .entries
         .into_iter()
@@ -212,6 +213,8 @@ async fn records_chunk(
     .await?;
     match result {
         Ok((outcome, acked)) => {
+            let (db, vid) = (state.db.clone(), vessel.id.clone());
+            blocking(move || Ok(db.reduce_vessel_pending(&vid, raw_bytes)?)).await?;
             state
                 .sync_metrics
                 .changes_applied

@@ -247,6 +247,19 @@ impl Db {
         Ok(())
     }
 
+    /// Takes `raw_bytes` the vessel just delivered off what it reported
+    /// waiting, so the fleet view does not show a backlog that has arrived.
+    pub fn reduce_vessel_pending(&self, vessel_id: &str, raw_bytes: u64) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE vessels SET pending_bytes = MAX(0, pending_bytes - ?2),
+                eta_secs = CASE WHEN pending_bytes <= ?2 THEN 0 ELSE eta_secs END
+             WHERE id = ?1",
+            params![vessel_id, raw_bytes as i64],
+        )?;
+        Ok(())
+    }
+
     /// Keeps a refused batch for a fleet admin to inspect.
     pub fn quarantine(
         &self,
