@@ -9,13 +9,13 @@
 //! changes are harmless because they are content-addressed.
 
 use crate::EdgeState;
-use keelson_records::{IncomingChange, Sender, apply_remote};
+use keelson_records::{IncomingChange, Sender, apply_remote, records_chunk};
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
 use keelson_sync::signing::{VesselKey, sign_request};
-use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
+use keelson_sync::wire::{self, Lane};
 use keelson_web::metrics::{Counter, Metrics};
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -149,6 +149,9 @@ pub struct SyncHandle {
     bytes_sent: Counter,
     bytes_received: Counter,
     estimate: Arc<Mutex<LinkEstimate>>,
+    /// When the current or last session started (ms since the epoch; 0 for
+    /// never), so a caller can tell a session that began after its trigger.
+    started_ms: Arc<AtomicI64>,
 }
 
 impl SyncHandle {
@@ -165,6 +168,7 @@ impl SyncHandle {
                 "Bytes of sync response bodies received",
             ),
             estimate: Arc::new(Mutex::new(LinkEstimate::default())),
+            started_ms: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -186,7 +190,7 @@ impl SyncHandle {
 
     /// Whether a session is under way.
     pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Relaxed)
+        self.running.load(Ordering::SeqCst)
     }
 }
 
@@ -225,13 +229,21 @@ impl SyncClient {
         // time and a long one few attempts.
         let mut retry = RETRY_FIRST;
         loop {
-            handle.running.store(true, Ordering::Relaxed);
+            // Running is set before the start time, and status reads them in
+            // the other order, so a reader who sees this session's start also
+            // sees it running until it ends.
+            handle.running.store(true, Ordering::SeqCst);
+            handle
+                .started_ms
+                .store(chrono::Utc::now().timestamp_millis(), Ordering::SeqCst);
             let outcome = tokio::select! {
                 r = self.session() => Some(r),
                 () = cancel.cancelled() => None,
             };
-            handle.running.store(false, Ordering::Relaxed);
-            let Some(outcome) = outcome else { return };
+            let Some(outcome) = outcome else {
+                handle.running.store(false, Ordering::SeqCst);
+                return;
+            };
             let wait = if outcome.is_ok() {
                 retry = RETRY_FIRST;
                 interval
@@ -271,6 +283,9 @@ impl SyncClient {
             if let Ok(Err(e)) = recorded {
                 tracing::error!(error = %e, "cannot record the sync outcome");
             }
+            // The session counts as running until its outcome is recorded,
+            // so whoever sees it finished also sees how it ended.
+            handle.running.store(false, Ordering::SeqCst);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {},
                 () = handle.wake.notified() => {},
@@ -328,18 +343,7 @@ impl SyncClient {
                 break;
             };
             let raw: usize = rows.iter().map(|r| r.change.len()).sum();
-            let chunk = Chunk {
-                lane: Lane::Records,
-                vessel_id: vessel.clone(),
-                entries: rows
-                    .into_iter()
-                    .map(|r| ChangeEntry {
-                        seq: r.seq,
-                        record_id: r.record_id,
-                        change: r.change,
-                    })
-                    .collect(),
-            };
+            let chunk = records_chunk(&vessel, rows);
             let n = chunk.entries.len() as u64;
             let body =
                 wire::encode_chunk(&chunk).map_err(|e| SyncClientError::Protocol(e.to_string()))?;
@@ -570,6 +574,8 @@ pub struct SyncStatus {
     pub shore_url: String,
     /// Whether a session is under way.
     pub running: bool,
+    /// When the current or last session started, RFC 3339.
+    pub last_started: Option<String>,
     /// Last attempt, RFC 3339.
     pub last_attempt: Option<String>,
     /// Last completed session, RFC 3339.
@@ -605,6 +611,8 @@ pub struct LaneStatus {
 
 /// Reads the sync status from the database.
 pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError> {
+    let started_ms = state.sync.started_ms.load(Ordering::SeqCst);
+    let running = state.sync.is_running();
     let s = state.db.sync_state(RECORDS_LANE)?;
     let (pending_changes, pending_bytes) = state
         .db
@@ -619,7 +627,8 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
     Ok(SyncStatus {
         enabled: state.config.sync.enabled,
         shore_url: state.config.sync.shore_url.clone(),
-        running: state.sync.is_running(),
+        running,
+        last_started: rfc(Some(started_ms).filter(|ms| *ms > 0)),
         last_attempt: rfc(s.last_attempt_ms),
         last_success: rfc(s.last_success_ms),
         last_error: s.last_error,

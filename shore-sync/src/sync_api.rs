@@ -19,7 +19,7 @@ use keelson_store::{NonceOutcome, VesselRow};
 use keelson_sync::SyncError;
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
 use keelson_sync::signing::{RequestSignature, verify_request};
-use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
+use keelson_sync::wire::{self, Lane};
 use keelson_web::metrics::Counter;
 use keelson_web::metrics::Metrics;
 use keelson_web::{AppError, blocking};
@@ -274,18 +274,7 @@ async fn records_pull(
     let db = state.db.clone();
     let vid = vessel.id.clone();
     let rows = blocking(move || Ok(db.outbound_changes(&vid, req.after, max_bytes)?)).await?;
-    let chunk = Chunk {
-        lane: Lane::Records,
-        vessel_id: vessel.id.clone(),
-        entries: rows
-            .into_iter()
-            .map(|r| ChangeEntry {
-                seq: r.seq,
-                record_id: r.record_id,
-                change: r.change,
-            })
-            .collect(),
-    };
+    let chunk = keelson_records::records_chunk(&vessel.id, rows);
     let bytes = wire::encode_chunk(&chunk).map_err(|e: SyncError| AppError::internal(e))?;
     state.sync_metrics.bytes_sent.inc_by(bytes.len() as u64);
     Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response())

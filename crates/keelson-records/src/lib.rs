@@ -172,6 +172,26 @@ impl From<keelson_sync::wire::ChangeEntry> for IncomingChange {
     }
 }
 
+/// The records-lane chunk that carries `rows` of this site's change log to
+/// the other side.
+pub fn records_chunk(
+    vessel_id: &str,
+    rows: Vec<keelson_store::ChangeRow>,
+) -> keelson_sync::wire::Chunk {
+    keelson_sync::wire::Chunk {
+        lane: keelson_sync::wire::Lane::Records,
+        vessel_id: vessel_id.to_owned(),
+        entries: rows
+            .into_iter()
+            .map(|r| keelson_sync::wire::ChangeEntry {
+                seq: r.seq,
+                record_id: r.record_id,
+                change: r.change,
+            })
+            .collect(),
+    }
+}
+
 /// What applying a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
