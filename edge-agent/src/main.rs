@@ -141,16 +141,6 @@ fn load(path: &Path) -> Result<EdgeConfig> {
     EdgeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn print_restore(from: &Path, report: &keelson_store::backup::RestoreReport) {
-    println!("restored {}", from.display());
-    if let Some(previous) = &report.previous {
-        println!(
-            "the database it replaced was kept at {}",
-            previous.display()
-        );
-    }
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
@@ -301,11 +291,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { to, config } => {
             let config = load(&config)?;
             let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
-            println!(
-                "backup written to {} ({} bytes)",
-                report.path.display(),
-                report.bytes
-            );
+            println!("{report}");
             Ok(())
         }
         Command::Restore { from, config } => {
@@ -315,7 +301,7 @@ fn run(cli: Cli) -> Result<()> {
                 keelson_store::Site::Edge,
                 &from,
             )?;
-            print_restore(&from, &report);
+            println!("{report}");
             Ok(())
         }
         Command::User { command } => match command {

@@ -185,11 +185,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { to, config } => {
             let config = load(&config)?;
             let report = keelson_store::backup::backup(&config.storage.data_dir, &to)?;
-            println!(
-                "backup written to {} ({} bytes)",
-                report.path.display(),
-                report.bytes
-            );
+            println!("{report}");
             Ok(())
         }
         Command::Restore { from, config } => {
@@ -199,13 +195,7 @@ fn run(cli: Cli) -> Result<()> {
                 keelson_store::Site::Shore,
                 &from,
             )?;
-            println!("restored {}", from.display());
-            if let Some(previous) = &report.previous {
-                println!(
-                    "the database it replaced was kept at {}",
-                    previous.display()
-                );
-            }
+            println!("{report}");
             Ok(())
         }
         Command::Vessel { command } => match command {

@@ -134,45 +134,32 @@ pub fn run() -> Result<()> {
     let rows = db.outbound_changes(VESSEL, 0, usize::MAX)?;
     let changes = rows.len();
 
+    // The chunks the records lane sends: the store's own byte-bounded reads
+    // after a moving cursor.
+    let mut chunks = Vec::new();
+    let mut after = 0;
+    loop {
+        let chunk = db.outbound_changes(VESSEL, after, CHUNK_BYTES)?;
+        let Some(last) = chunk.last().map(|r| r.seq) else {
+            break;
+        };
+        after = last;
+        chunks.push(chunk);
+    }
+
     // One change per entry, as the records lane sends them today.
     let mut per_change = 0usize;
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start;
-        let mut size = 0;
-        while end < rows.len() && (end == start || size + rows[end].change.len() <= CHUNK_BYTES) {
-            size += rows[end].change.len();
-            end += 1;
-        }
-        let chunk = Chunk {
-            lane: Lane::Records,
-            vessel_id: VESSEL.into(),
-            entries: rows[start..end]
-                .iter()
-                .map(|r| ChangeEntry {
-                    seq: r.seq,
-                    record_id: r.record_id.clone(),
-                    change: r.change.clone(),
-                })
-                .collect(),
-        };
-        per_change += wire::encode_chunk(&chunk)?.len();
-        start = end;
+    for chunk in &chunks {
+        per_change +=
+            wire::encode_chunk(&keelson_records::records_chunk(VESSEL, chunk.clone()))?.len();
     }
 
     // The same chunks, with each record's changes in a chunk packed into one
     // automerge bundle.
     let mut bundled = 0usize;
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start;
-        let mut size = 0;
-        while end < rows.len() && (end == start || size + rows[end].change.len() <= CHUNK_BYTES) {
-            size += rows[end].change.len();
-            end += 1;
-        }
+    for chunk in &chunks {
         let mut groups: BTreeMap<&str, (u64, Vec<String>)> = BTreeMap::new();
-        for r in &rows[start..end] {
+        for r in chunk {
             let g = groups.entry(&r.record_id).or_default();
             g.0 = g.0.max(r.seq);
             g.1.push(keelson_sync::decode_change(&r.change)?.hash);
@@ -196,7 +183,6 @@ pub fn run() -> Result<()> {
             entries,
         })?
         .len();
-        start = end;
     }
     println!(
         "bundled_bytes_per_change={:.1}",

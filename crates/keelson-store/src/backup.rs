@@ -86,6 +86,30 @@ pub struct RestoreReport {
     pub migrations: Vec<String>,
 }
 
+impl std::fmt::Display for BackupReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "backup written to {} ({} bytes)",
+            self.path.display(),
+            self.bytes
+        )
+    }
+}
+
+impl std::fmt::Display for RestoreReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.previous {
+            Some(previous) => write!(
+                f,
+                "restored; the database it replaced was kept at {}",
+                previous.display()
+            ),
+            None => write!(f, "restored"),
+        }
+    }
+}
+
 /// Copies the database in `data_dir` to `to` while the agent may be
 /// running and writing.
 pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
