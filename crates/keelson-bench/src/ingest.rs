@@ -7,7 +7,7 @@
 //!    the same run, inserts the same number of rows into a plain rowid table
 //!    `(tag_id INTEGER, ts INTEGER, value REAL)` with WAL,
 //!    `synchronous=NORMAL`, 10,000-row transactions and one prepared
-//!    statement.
+//!    statement. Each rate is the median of three runs taken in turns.
 //! 2. Polling cost: one simulated Modbus TCP device with 1,000 registers,
 //!    polled at 1 Hz into the vessel database. The CPU time of the ingest
 //!    runtime's threads (named `ingest`; the simulator runs on its own
@@ -30,7 +30,10 @@ use keelson_testkit::{DeviceMemory, ModbusTcpDevice, Table};
 use tokio_util::sync::CancellationToken;
 
 const TAGS: usize = 1_000;
-const ROUNDS: usize = 300;
+const ROUNDS: usize = 1_000;
+/// Each rate is the median of this many runs, pipeline and reference taking
+/// turns, so a burst of other work on the machine does not decide the ratio.
+const RUNS: usize = 3;
 const REFERENCE_TX_ROWS: usize = 10_000;
 const POLL_WARMUP: Duration = Duration::from_secs(3);
 const POLL_WINDOW: Duration = Duration::from_secs(20);
@@ -269,15 +272,25 @@ fn polling_cpu_percent() -> Result<f64> {
 }
 
 /// Runs the scenario.
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
 pub fn run() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     // Warm the page cache and the allocator once so neither side pays it.
     let _ = reference_rate()?;
-    let samples_per_s = pipeline_rate(&runtime)?;
-    let reference_per_s = reference_rate()?;
-    let store_per_s = store_alone_rate()?;
+    let (mut pipeline, mut reference, mut store) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        pipeline.push(pipeline_rate(&runtime)?);
+        reference.push(reference_rate()?);
+        store.push(store_alone_rate()?);
+    }
+    let (samples_per_s, reference_per_s, store_per_s) =
+        (median(pipeline), median(reference), median(store));
     let poll_cpu = polling_cpu_percent()?;
     println!(
         "ingest: samples_per_s={samples_per_s:.0} reference_per_s={reference_per_s:.0} ratio={:.2} \

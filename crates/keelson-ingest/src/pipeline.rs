@@ -4,7 +4,8 @@
 //! writer task gathers them into batches (up to [`MAX_BATCH`] samples, or
 //! whatever arrived within [`MAX_BATCH_DELAY`] of the first one) and hands each
 //! batch to the [`SampleSink`] on the blocking thread pool, because sinks such
-//! as SQLite block. After the write it updates [`LatestValues`].
+//! as SQLite block, and gathers the next batch meanwhile. After the write it
+//! updates [`LatestValues`].
 //!
 //! The channel is bounded so a stalled sink slows the sources down instead of
 //! growing memory without limit. A failing sink does not stop the pipeline: the
@@ -363,7 +364,14 @@ async fn stale_loop(latest: LatestValues, max_age: Duration, cancel: Cancellatio
     }
 }
 
+/// What a write on the blocking pool hands back: the batch and its outcome.
+type Write = JoinHandle<(Vec<Sample>, Result<(), SinkError>)>;
+
 /// Gathers samples into batches and writes them until every source is gone.
+///
+/// One batch is written while the next one gathers, so the sink never waits
+/// for the channel and the channel never waits for the sink, and batches
+/// still reach the sink one at a time, in order.
 async fn write_loop(
     mut rx: mpsc::Receiver<Vec<Sample>>,
     sink: Arc<dyn SampleSink>,
@@ -372,54 +380,71 @@ async fn write_loop(
 ) {
     let mut batch: Vec<Sample> = Vec::new();
     let mut deadline: Option<Instant> = None;
+    let mut writing: Option<Write> = None;
     let mut failures = SinkFailures::default();
+    let mut open = true;
+    let mut written = None;
     loop {
-        let received = match deadline {
-            Some(at) => tokio::select! {
-                received = rx.recv() => received,
-                () = tokio::time::sleep_until(at) => {
-                    flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
-                    deadline = None;
-                    continue;
-                }
-            },
-            None => rx.recv().await,
-        };
-        let Some(samples) = received else {
-            break;
-        };
-        metrics.queue_depth.set(rx.len() as i64);
-        if batch.is_empty() {
-            deadline = Some(Instant::now() + MAX_BATCH_DELAY);
-        }
-        batch.extend(samples);
-        if batch.len() >= MAX_BATCH {
-            flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
+        let due = !batch.is_empty()
+            && (batch.len() >= MAX_BATCH
+                || !open
+                || deadline.is_some_and(|at| at <= Instant::now()));
+        if due && writing.is_none() {
+            let samples = std::mem::take(&mut batch);
+            let sink = Arc::clone(&sink);
+            writing = Some(tokio::task::spawn_blocking(move || {
+                let result = sink.write_batch(&samples);
+                (samples, result)
+            }));
             deadline = None;
         }
+        // The live view catches up while the next batch is being written.
+        if let Some(done) = written.take() {
+            finish(done, &latest, &metrics, &mut failures);
+        }
+        if !open && writing.is_none() && batch.is_empty() {
+            break;
+        }
+        tokio::select! {
+            done = async {
+                match writing.as_mut() {
+                    Some(write) => write.await,
+                    None => std::future::pending().await,
+                }
+            }, if writing.is_some() => {
+                writing = None;
+                written = Some(done);
+            }
+            // A full batch pauses receiving until the write before it ends,
+            // which slows the sources through the bounded channel.
+            received = rx.recv(), if open && batch.len() < MAX_BATCH => match received {
+                Some(samples) => {
+                    metrics.queue_depth.set(rx.len() as i64);
+                    if batch.is_empty() {
+                        deadline = Some(Instant::now() + MAX_BATCH_DELAY);
+                    }
+                    batch.extend(samples);
+                }
+                None => open = false,
+            },
+            () = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            }, if deadline.is_some() && writing.is_none() => {}
+        }
     }
-    flush(&mut batch, &sink, &latest, &metrics, &mut failures).await;
     tracing::debug!("ingest writer finished");
 }
 
-/// Writes `batch` to the sink on the blocking pool, then updates the live view.
-async fn flush(
-    batch: &mut Vec<Sample>,
-    sink: &Arc<dyn SampleSink>,
+/// Takes note of a finished write, then updates the live view.
+fn finish(
+    written: Result<(Vec<Sample>, Result<(), SinkError>), tokio::task::JoinError>,
     latest: &LatestValues,
     metrics: &IngestMetrics,
     failures: &mut SinkFailures,
 ) {
-    if batch.is_empty() {
-        return;
-    }
-    let samples = std::mem::take(batch);
-    let sink = Arc::clone(sink);
-    let written = tokio::task::spawn_blocking(move || {
-        let result = sink.write_batch(&samples);
-        (samples, result)
-    })
-    .await;
     match written {
         Ok((samples, Ok(()))) => {
             failures.succeeded();

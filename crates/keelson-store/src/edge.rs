@@ -1,7 +1,7 @@
 //! Edge-only storage: sensor samples and the vessel's sync cursors.
 //!
-//! Samples are rows keyed by (tag, time), written in batches by the single
-//! ingest writer; a re-written sample replaces itself. Compaction later
+//! Samples are rows keyed by (10-second slot, tag, time), written in batches
+//! by the single ingest writer; a re-written sample replaces itself. Compaction later
 //! moves closed hours of rows into compressed blocks and rollups (see the
 //! `tiers` module); the queries here read every tier.
 
@@ -57,38 +57,24 @@ impl Db {
     /// registered yet register them with an empty unit.
     pub fn insert_samples(&self, samples: &[Sample]) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
-        let tx = conn.transaction()?;
-        {
-            let mut tag_id = tx.prepare_cached("SELECT id FROM tags WHERE name = ?1")?;
-            let mut new_tag = tx.prepare_cached("INSERT INTO tags (name) VALUES (?1)")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO samples (tag_id, ts_ms, value, quality) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            // A batch interleaves every tag of every device, so tag ids are
-            // looked up once per tag, not once per sample.
-            let mut ids: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-            for s in samples {
-                let id = match ids.get(s.tag.as_str()) {
-                    Some(id) => *id,
-                    None => {
-                        let id = match tag_id
-                            .query_row([&s.tag], |r| r.get::<_, i64>(0))
-                            .optional()?
-                        {
-                            Some(id) => id,
-                            None => {
-                                new_tag.execute([&s.tag])?;
-                                tx.last_insert_rowid()
-                            }
-                        };
-                        ids.insert(&s.tag, id);
-                        id
-                    }
-                };
-                insert.execute(params![id, ms(s.ts), s.value, s.quality.code()])?;
-            }
+        let mut synced_at = match self.inner.samples_synced_at.lock() {
+            Ok(guard) => guard,
+            // An instant cannot be left half-written.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let sync = synced_at.is_none_or(|at| at.elapsed() >= crate::SAMPLE_SYNC_EVERY);
+        if !sync {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
-        tx.commit()?;
+        let result = insert_batch(&mut conn, samples);
+        if !sync {
+            // Every other write keeps its FULL commit, whatever happened here.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        result?;
+        if sync {
+            *synced_at = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
@@ -214,6 +200,65 @@ impl RecordTx<'_> {
     }
 }
 
+/// The rows of one sample batch, in key order: a batch sorted by
+/// (slot, tag, time) fills the current slot's pages front to back.
+fn insert_batch(conn: &mut rusqlite::Connection, samples: &[Sample]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut tag_id = tx.prepare_cached("SELECT id FROM tags WHERE name = ?1")?;
+        let mut new_tag = tx.prepare_cached("INSERT INTO tags (name) VALUES (?1)")?;
+        // A batch interleaves every tag of every device, so tag ids are
+        // looked up once per tag, not once per sample.
+        let mut ids: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        let mut rows = Vec::with_capacity(samples.len());
+        for s in samples {
+            let id = match ids.get(s.tag.as_str()) {
+                Some(id) => *id,
+                None => {
+                    let id = match tag_id
+                        .query_row([&s.tag], |r| r.get::<_, i64>(0))
+                        .optional()?
+                    {
+                        Some(id) => id,
+                        None => {
+                            new_tag.execute([&s.tag])?;
+                            tx.last_insert_rowid()
+                        }
+                    };
+                    ids.insert(&s.tag, id);
+                    id
+                }
+            };
+            match crate::tiers::row_key(id, ms(s.ts)) {
+                Some(key) => rows.push((key, s)),
+                None if id > crate::tiers::MAX_TAG_ID => {
+                    return Err(StoreError::Limit(format!(
+                        "tag {} has id {id}; samples are stored for tag ids up to {}",
+                        s.tag,
+                        crate::tiers::MAX_TAG_ID
+                    )));
+                }
+                // Ingest only passes times near the present; a time centuries
+                // away is a broken clock's, never a reading worth the batch.
+                None => {
+                    tracing::warn!(tag = %s.tag, ts = %s.ts, "sample time out of range; not stored")
+                }
+            }
+        }
+        // The sort is stable, so of two samples with the same tag and time
+        // the later in the batch is still written last and wins.
+        rows.sort_by_key(|&(key, _)| key);
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO samples (key, value, quality) VALUES (?1, ?2, ?3)",
+        )?;
+        for (key, s) in rows {
+            insert.execute(params![key, s.value, s.quality.code()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +291,24 @@ mod tests {
             db.samples("nope", t0, t0, 1),
             Err(StoreError::NotFound)
         ));
+
+        // A broken device clock's sample centuries away is left out; the
+        // batch around it, including a duplicate whose later copy wins, is
+        // stored.
+        let mut far = s(3, 9.0);
+        far.ts = Utc
+            .with_ymd_and_hms(2999, 1, 1, 0, 0, 0)
+            .single()
+            .expect("ts");
+        db.insert_samples(&[s(3, 4.0), far, s(4, 5.0), s(4, 5.5)])
+            .expect("insert around a broken clock");
+        let got = db
+            .samples("me.rpm", t0, t0 + chrono::Duration::days(365_000), 100)
+            .expect("q");
+        assert_eq!(
+            got.iter().map(|s| s.value).collect::<Vec<_>>(),
+            vec![Some(1.0), Some(2.5), Some(3.0), Some(4.0), Some(5.5)]
+        );
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //! - One file per site (`keelson.db` in the data directory, created with mode
 //!   0600 as it holds password hashes, owned like the directory), in WAL mode with
 //!   `synchronous = FULL`: a transaction that returned is on disk, so an
-//!   acknowledged write survives `kill -9` and power loss.
+//!   acknowledged write survives `kill -9` and power loss. Sensor samples
+//!   are the one exception: a sample batch syncs the log to disk only when
+//!   the last synced one is [`SAMPLE_SYNC_EVERY`] old, so a power loss may
+//!   take back at most that much of the latest readings (never a record,
+//!   whose FULL commit also syncs every sample batch before it), while
+//!   `kill -9` still loses nothing.
 //! - All writes go through one connection behind a mutex, so a
 //!   read-modify-write of a record (load the document, change it, save it)
 //!   can never interleave with another. Reads use a second connection and
@@ -87,6 +92,10 @@ pub enum StoreError {
     /// A backup or restore was refused or failed; the message says why.
     #[error("{0}")]
     Backup(String),
+    /// The write would go past a limit of the storage format; the message
+    /// names it.
+    #[error("storage limit reached: {0}")]
+    Limit(String),
 }
 
 /// Which schema a database carries.
@@ -110,7 +119,14 @@ struct Inner {
     path: PathBuf,
     site: Site,
     actor: [u8; 16],
+    /// When a sample batch last synced the log to disk; taken only while
+    /// holding the writer.
+    samples_synced_at: Mutex<Option<std::time::Instant>>,
 }
+
+/// The longest stretch of sample batches committed without syncing the
+/// log to disk (see the invariants above).
+pub const SAMPLE_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +160,7 @@ impl Db {
                 // so two different changes never share an actor and sequence
                 // number.
                 actor: *uuid::Uuid::new_v4().as_bytes(),
+                samples_synced_at: Mutex::new(None),
             }),
         })
     }

@@ -24,6 +24,10 @@ const EDGE: &[Migration] = &[
         "edge/0003_sync_budget",
         include_str!("../../../schema/edge/0003_sync_budget.sql"),
     ),
+    (
+        "edge/0004_time_ordered_samples",
+        include_str!("../../../schema/edge/0004_time_ordered_samples.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
@@ -97,7 +101,7 @@ pub(crate) fn apply(conn: &Connection, site: Site) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Db, Site};
+    use crate::{Db, Resolution, Site};
 
     #[test]
     fn migrations_apply_once_and_reopen_cleanly() {
@@ -108,5 +112,62 @@ mod tests {
             let db = Db::open(dir.path(), site).expect("second open");
             assert_eq!(db.integrity_check().expect("check"), "ok");
         }
+    }
+
+    #[test]
+    fn samples_written_before_the_slot_key_survive_its_migration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(crate::DB_FILE);
+        {
+            // A vessel database as the release before the slot key left it.
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.execute_batch("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at_ms INTEGER NOT NULL) STRICT;")
+                .expect("bookkeeping");
+            for &(name, sql) in super::COMMON.iter().chain(&super::EDGE[..3]) {
+                conn.execute_batch(sql).expect(name);
+                conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at_ms) VALUES (?1, 0)",
+                    [name],
+                )
+                .expect("record");
+            }
+            conn.execute("INSERT INTO tags (id, name) VALUES (1, 'me.rpm')", [])
+                .expect("tag");
+            // Two samples on either side of a slot boundary, one before 1970.
+            for ts in [-15_000_i64, 9_999, 10_000, 1_767_225_600_000] {
+                conn.execute(
+                    "INSERT INTO samples (tag_id, ts_ms, value, quality) VALUES (1, ?1, 1.5, 0)",
+                    [ts],
+                )
+                .expect("sample");
+            }
+        }
+        let db = Db::open(dir.path(), Site::Edge).expect("migrate");
+        let all = db
+            .series(
+                "me.rpm",
+                -20_000,
+                1_767_225_600_000,
+                Some(Resolution::Raw),
+                10,
+            )
+            .expect("series");
+        let times: Vec<i64> = all.points.iter().map(|p| p.ts_ms).collect();
+        assert_eq!(times, vec![-15_000, 9_999, 10_000, 1_767_225_600_000]);
+        let keys: Vec<i64> = {
+            let conn = db.reader().expect("reader");
+            let mut stmt = conn
+                .prepare("SELECT key FROM samples ORDER BY key")
+                .expect("prepare");
+            stmt.query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let expected: Vec<i64> = times
+            .iter()
+            .map(|&ts| crate::tiers::row_key(1, ts).expect("in range"))
+            .collect();
+        assert_eq!(keys, expected);
     }
 }

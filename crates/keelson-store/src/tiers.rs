@@ -3,7 +3,12 @@
 //!
 //! # Tiers and on-disk format
 //!
-//! - **Rows** (`samples`): what ingest writes, keyed by (tag, time).
+//! - **Rows** (`samples`): what ingest writes, in time order. Each row's
+//!   key is one integer that sorts by 10-second slot, then tag, then time
+//!   (`slot * 2^32 + tag_id * 2^14 + offset in the slot`; see
+//!   `schema/edge/0004_time_ordered_samples.sql`), so a batch of every tag's
+//!   latest readings lands on the few pages of the current slot rather than
+//!   on one page per tag, and one tag's rows are a key range per slot.
 //! - **Raw blocks** (`sample_blocks`): one per tag and closed hour, holding
 //!   every sample of that hour in the versioned format of [`crate::block`].
 //! - **1-minute rollups** (`rollup_minute_blocks`): one block per tag and
@@ -59,8 +64,53 @@ const HOUR_ROW_BYTES_SQL: &str = "96";
 /// A rollup's estimated size on the wire, before its tag name.
 const WIRE_ROLLUP_BYTES: usize = 56;
 
+/// The width of a hot row's slot, the first part of its key.
+const SLOT_MS: i64 = 10_000;
+/// A slot's share of the key: tag id and offset take the low 32 bits.
+const SLOT_UNIT: i64 = 1 << 32;
+/// A tag id's share of the key: the offset in the slot takes the low 14 bits.
+const TAG_UNIT: i64 = 1 << 14;
+/// The largest tag id a hot row key holds.
+pub(crate) const MAX_TAG_ID: i64 = (1 << 18) - 1;
+/// The range of slots a hot row key holds: the years 1290 to 2650.
+const SLOTS: std::ops::RangeInclusive<i64> = -(1 << 31)..=(1 << 31) - 1;
+
 fn floor(ms: i64, width: i64) -> i64 {
     ms.div_euclid(width) * width
+}
+
+/// The slot a sample taken at `ts_ms` is stored under.
+fn slot(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(SLOT_MS)
+}
+
+/// The key of the row in `slot` for `tag_id` at `offset` ms into the slot;
+/// the caller keeps every part in its range.
+fn key_at(slot: i64, tag_id: i64, offset: i64) -> i64 {
+    slot * SLOT_UNIT + tag_id * TAG_UNIT + offset
+}
+
+/// The hot row key of `tag_id`'s sample at `ts_ms`, or `None` when the tag
+/// id or the time is outside what a key holds.
+pub(crate) fn row_key(tag_id: i64, ts_ms: i64) -> Option<i64> {
+    let slot = slot(ts_ms);
+    ((0..=MAX_TAG_ID).contains(&tag_id) && SLOTS.contains(&slot))
+        .then(|| key_at(slot, tag_id, ts_ms - slot * SLOT_MS))
+}
+
+/// The tag id and time a hot row key stands for.
+fn split_key(key: i64) -> (i64, i64) {
+    let slot = key.div_euclid(SLOT_UNIT);
+    let rest = key.rem_euclid(SLOT_UNIT);
+    (rest / TAG_UNIT, slot * SLOT_MS + rest % TAG_UNIT)
+}
+
+fn raw_point(key: i64, r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPoint> {
+    Ok(RawPoint {
+        ts_ms: split_key(key).1,
+        value: r.get(1)?,
+        quality: Quality::from_code(r.get::<_, u8>(2)?),
+    })
 }
 
 /// The resolution a series is read at.
@@ -346,106 +396,121 @@ fn read_rows(
     from_ms: i64,
     to_exclusive_ms: i64,
 ) -> Result<Vec<RawPoint>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts_ms, value, quality FROM samples
-         WHERE tag_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms",
+    if to_exclusive_ms <= from_ms || !(0..=MAX_TAG_ID).contains(&tag_id) {
+        return Ok(Vec::new());
+    }
+    // Rows are keyed by slot first. Stepping from one occupied slot to the
+    // next costs a seek each, so a 30-day range over an hour of rows reads
+    // only that hour's slots.
+    let mut next_slot = conn.prepare_cached(
+        "SELECT key FROM samples WHERE key >= ?1 AND key <= ?2 ORDER BY key LIMIT 1",
     )?;
-    let rows = stmt.query_map(params![tag_id, from_ms, to_exclusive_ms], |r| {
-        Ok(RawPoint {
-            ts_ms: r.get(0)?,
-            value: r.get(1)?,
-            quality: Quality::from_code(r.get::<_, u8>(2)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut in_slot = conn.prepare_cached(
+        "SELECT key, value, quality FROM samples WHERE key >= ?1 AND key <= ?2 ORDER BY key",
+    )?;
+    let first = slot(from_ms).clamp(*SLOTS.start(), *SLOTS.end());
+    let last = slot(to_exclusive_ms - 1).clamp(*SLOTS.start(), *SLOTS.end());
+    let end_of_last = key_at(last, MAX_TAG_ID, TAG_UNIT - 1);
+    let mut at = first;
+    let mut points = Vec::new();
+    while at <= last {
+        let Some(found) = next_slot
+            .query_row(params![key_at(at, 0, 0), end_of_last], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+        else {
+            break;
+        };
+        let found = found.div_euclid(SLOT_UNIT);
+        let start = found * SLOT_MS;
+        let low = from_ms.max(start) - start;
+        let high = (to_exclusive_ms - 1).min(start + SLOT_MS - 1) - start;
+        let rows = in_slot.query_map(
+            params![key_at(found, tag_id, low), key_at(found, tag_id, high)],
+            |r| raw_point(r.get(0)?, r),
+        )?;
+        for row in rows {
+            points.push(row?);
+        }
+        at = found + 1;
+    }
+    Ok(points)
 }
 
-/// Compacts one tag's rows in `[start, end)` (whole hours) into blocks and
-/// rollups, and deletes them, inside `tx`. Returns how many rows it moved.
-fn compact_tag(
+/// Packs one tag's rows of the hour starting at `bucket` (ascending by
+/// time) into that hour's block and rollups, inside `tx`. The caller deletes
+/// the rows in the same transaction.
+fn compact_group(
     tx: &Transaction<'_>,
     tag_id: i64,
-    start: i64,
-    end: i64,
+    bucket: i64,
+    group: &[RawPoint],
     report: &mut CompactionReport,
-) -> Result<usize, StoreError> {
-    let rows = read_rows(tx, tag_id, start, end)?;
-    let mut i = 0;
-    while i < rows.len() {
-        let bucket = floor(rows[i].ts_ms, HOUR_MS);
-        let mut j = i;
-        while j < rows.len() && rows[j].ts_ms < bucket + HOUR_MS {
-            j += 1;
-        }
-        let group = &rows[i..j];
-        i = j;
-
-        let existing: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT data FROM sample_blocks WHERE tag_id = ?1 AND bucket_ms = ?2",
-                params![tag_id, bucket],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let had_rollups: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM rollups_hour WHERE tag_id = ?1 AND bucket_ms = ?2)",
+) -> Result<(), StoreError> {
+    let existing: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT data FROM sample_blocks WHERE tag_id = ?1 AND bucket_ms = ?2",
             params![tag_id, bucket],
             |r| r.get(0),
-        )?;
-        let old_len = existing.as_ref().map_or(0, Vec::len) as i64;
-        let points = match &existing {
-            Some(data) => merge(block::decode_samples(data)?, group),
-            None => group.to_vec(),
-        };
-        let data = block::encode_samples(&points)?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO sample_blocks (tag_id, bucket_ms, n, data) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![tag_id, bucket, points.len() as i64, data])?;
-        add_bytes(tx, "raw", data.len() as i64 - old_len)?;
-        report.buckets += 1;
-        report.samples += group.len() as u64;
+        )
+        .optional()?;
+    let had_rollups: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM rollups_hour WHERE tag_id = ?1 AND bucket_ms = ?2)",
+        params![tag_id, bucket],
+        |r| r.get(0),
+    )?;
+    let old_len = existing.as_ref().map_or(0, Vec::len) as i64;
+    let points = match &existing {
+        Some(data) => merge(block::decode_samples(data)?, group),
+        None => group.to_vec(),
+    };
+    let data = block::encode_samples(&points)?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sample_blocks (tag_id, bucket_ms, n, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![tag_id, bucket, points.len() as i64, data])?;
+    add_bytes(tx, "raw", data.len() as i64 - old_len)?;
+    report.buckets += 1;
+    report.samples += group.len() as u64;
 
-        // Rollups are recomputed from the whole hour. When the hour's raw
-        // block had already been dropped by retention, its rollups describe
-        // far more than the late samples at hand, so they are kept as they are.
-        if existing.is_none() && had_rollups {
-            continue;
-        }
-        let minutes = Rollup::many(&points, MINUTE_MS);
-        let mdata = block::encode_rollups(&minutes)?;
-        let old_mlen: i64 = tx
-            .query_row(
-                "SELECT length(data) FROM rollup_minute_blocks WHERE tag_id = ?1 AND bucket_ms = ?2",
-                params![tag_id, bucket],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let mseq = next_seq(tx, "minute")?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO rollup_minute_blocks (tag_id, bucket_ms, n, seq, data)
+    // Rollups are recomputed from the whole hour. When the hour's raw
+    // block had already been dropped by retention, its rollups describe
+    // far more than the late samples at hand, so they are kept as they are.
+    if existing.is_none() && had_rollups {
+        return Ok(());
+    }
+    let minutes = Rollup::many(&points, MINUTE_MS);
+    let mdata = block::encode_rollups(&minutes)?;
+    let old_mlen: i64 = tx
+        .query_row(
+            "SELECT length(data) FROM rollup_minute_blocks WHERE tag_id = ?1 AND bucket_ms = ?2",
+            params![tag_id, bucket],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mseq = next_seq(tx, "minute")?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO rollup_minute_blocks (tag_id, bucket_ms, n, seq, data)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![tag_id, bucket, minutes.len() as i64, mseq, mdata])?;
-        add_bytes(tx, "minute", mdata.len() as i64 - old_mlen)?;
+    )?
+    .execute(params![tag_id, bucket, minutes.len() as i64, mseq, mdata])?;
+    add_bytes(tx, "minute", mdata.len() as i64 - old_mlen)?;
 
-        let hour = Rollup::of(bucket, &points);
-        let hseq = next_seq(tx, "hour")?;
-        tx.prepare_cached(
+    let hour = Rollup::of(bucket, &points);
+    let hseq = next_seq(tx, "hour")?;
+    tx.prepare_cached(
             "INSERT OR REPLACE INTO rollups_hour (tag_id, bucket_ms, min, max, mean, last, count, good, seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             tag_id, bucket, hour.min, hour.max, hour.mean, hour.last, hour.count, hour.good, hseq
         ])?;
-        if !had_rollups {
-            add_bytes(tx, "hour", HOUR_ROW_BYTES)?;
-        }
+    if !had_rollups {
+        add_bytes(tx, "hour", HOUR_ROW_BYTES)?;
     }
-    tx.prepare_cached("DELETE FROM samples WHERE tag_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3")?
-        .execute(params![tag_id, start, end])?;
-    Ok(rows.len())
+    Ok(())
 }
 
 impl Db {
@@ -457,51 +522,52 @@ impl Db {
     }
 
     /// Moves every row older than the hour containing `closed_before_ms`
-    /// into blocks and rollups. Each transaction moves about
-    /// `max_rows_per_tx` rows and releases the writer between transactions,
-    /// so ingest waits at most one transaction.
+    /// into blocks and rollups, oldest hour first. Each transaction moves
+    /// one hour of a run of tags, about `max_rows_per_tx` rows at 1 Hz, and
+    /// releases the writer between transactions, so ingest waits at most
+    /// one transaction.
     pub fn compact(
         &self,
         closed_before_ms: i64,
         max_rows_per_tx: usize,
     ) -> Result<CompactionReport, StoreError> {
         let cutoff = floor(closed_before_ms, HOUR_MS);
-        let mut pending: Vec<(i64, i64)> = {
-            let conn = self.reader()?;
-            let ids: Vec<i64> = conn
-                .prepare_cached("SELECT id FROM tags ORDER BY id")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut oldest =
-                conn.prepare_cached("SELECT MIN(ts_ms) FROM samples WHERE tag_id = ?1")?;
-            let mut pending = Vec::new();
-            for id in ids {
-                let min: Option<i64> = oldest.query_row([id], |r| r.get(0))?;
-                if let Some(min) = min.filter(|m| *m < cutoff) {
-                    pending.push((id, floor(min, HOUR_MS)));
-                }
-            }
-            pending
-        };
+        // A tag sampled at 1 Hz has 3,600 rows an hour.
+        let tags_per_tx = (max_rows_per_tx / 3_600).max(1);
         let mut report = CompactionReport::default();
-        let mut i = 0;
-        while i < pending.len() {
-            let mut conn = self.writer()?;
-            let tx = conn.transaction()?;
-            let mut moved = 0;
-            while i < pending.len() && moved < max_rows_per_tx.max(1) {
-                let (tag_id, start) = pending[i];
-                // A long backlog is taken a day at a time, so one
-                // transaction's memory and duration stay bounded.
-                let end = cutoff.min(start + DAY_MS);
-                moved += compact_tag(&tx, tag_id, start, end, &mut report)?;
-                if end < cutoff {
-                    pending[i].1 = end;
+        loop {
+            let (oldest, ids) = {
+                let conn = self.reader()?;
+                let oldest: Option<i64> =
+                    conn.query_row("SELECT MIN(key) FROM samples", [], |r| r.get(0))?;
+                let ids: Vec<i64> = conn
+                    .prepare_cached("SELECT id FROM tags ORDER BY id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                (oldest, ids)
+            };
+            let Some(hour) = oldest
+                .map(|key| floor(split_key(key).1, HOUR_MS))
+                .filter(|h| *h < cutoff)
+            else {
+                break;
+            };
+            let chunks: Vec<&[i64]> = ids.chunks(tags_per_tx).collect();
+            for (n, chunk) in chunks.iter().enumerate() {
+                // The first and last runs are open-ended, so every row of the
+                // hour is moved even if a tag appeared since the ids were read;
+                // otherwise the oldest slot would never empty.
+                let low = if n == 0 { 0 } else { chunk[0] };
+                let high = if n + 1 == chunks.len() {
+                    MAX_TAG_ID
                 } else {
-                    i += 1;
-                }
+                    chunk[chunk.len() - 1]
+                };
+                self.compact_hour(hour, low, high, &mut report)?;
             }
-            tx.commit()?;
+            if chunks.is_empty() {
+                self.compact_hour(hour, 0, MAX_TAG_ID, &mut report)?;
+            }
         }
         if report.buckets > 0 {
             tracing::debug!(
@@ -511,6 +577,47 @@ impl Db {
             );
         }
         Ok(report)
+    }
+
+    /// Moves the rows of tags `low..=high` in the hour starting at `hour`
+    /// into blocks and rollups and deletes them, in one transaction.
+    fn compact_hour(
+        &self,
+        hour: i64,
+        low: i64,
+        high: i64,
+        report: &mut CompactionReport,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        let mut by_tag: std::collections::BTreeMap<i64, Vec<RawPoint>> =
+            std::collections::BTreeMap::new();
+        {
+            let mut read = tx.prepare_cached(
+                "SELECT key, value, quality FROM samples WHERE key >= ?1 AND key <= ?2 ORDER BY key",
+            )?;
+            let mut delete =
+                tx.prepare_cached("DELETE FROM samples WHERE key >= ?1 AND key <= ?2")?;
+            for at in slot(hour)..slot(hour + HOUR_MS) {
+                let (first, last) = (key_at(at, low, 0), key_at(at, high, TAG_UNIT - 1));
+                let mut rows = read.query(params![first, last])?;
+                while let Some(r) = rows.next()? {
+                    let key: i64 = r.get(0)?;
+                    by_tag
+                        .entry(split_key(key).0)
+                        .or_default()
+                        .push(raw_point(key, r)?);
+                }
+                delete.execute(params![first, last])?;
+            }
+        }
+        // Slots are read in time order and each slot's rows by tag and time,
+        // so each tag's points are already ascending.
+        for (tag_id, points) in &by_tag {
+            compact_group(&tx, *tag_id, hour, points, report)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// A tag's series over `[from_ms, to_ms]` at `resolution`, or at the
@@ -1038,6 +1145,41 @@ mod tests {
             .expect("hour");
         assert_eq!(hour.points.len(), 1);
         assert_eq!(hour.points[0].count, 3600);
+    }
+
+    #[test]
+    fn row_keys_sort_by_slot_tag_and_time_and_decode_back() {
+        let cases = [
+            (1, -15_001),
+            (MAX_TAG_ID, -15_000),
+            (0, -1),
+            (0, 0),
+            (7, 0),
+            (7, 9_999),
+            (0, 10_000),
+            (3, T0),
+            (3, T0 + 1),
+            (MAX_TAG_ID, T0 + 9_999),
+        ];
+        let keys: Vec<i64> = cases
+            .iter()
+            .map(|&(tag, ts)| row_key(tag, ts).expect("in range"))
+            .collect();
+        for (key, &(tag, ts)) in keys.iter().zip(&cases) {
+            assert_eq!(split_key(*key), (tag, ts));
+        }
+        let mut sorted = cases.to_vec();
+        sorted.sort_by_key(|&(tag, ts)| (slot(ts), tag, ts));
+        let mut by_key = cases.to_vec();
+        by_key.sort_by_key(|&(tag, ts)| row_key(tag, ts));
+        assert_eq!(by_key, sorted);
+        // Broken clocks and ids the key cannot hold are refused, not wrapped.
+        assert_eq!(row_key(MAX_TAG_ID + 1, T0), None);
+        assert_eq!(row_key(-1, T0), None);
+        assert_eq!(row_key(1, i64::MAX), None);
+        assert_eq!(row_key(1, i64::MIN), None);
+        assert!(row_key(1, 21_474_836_479_999).is_some());
+        assert_eq!(row_key(1, 21_474_836_480_000), None);
     }
 
     #[test]
