@@ -39,15 +39,7 @@ async fn world_with(profile: LinkProfile) -> World {
 
     let dir = tempfile::tempdir().unwrap();
     let config = edge_config(dir.path(), device.local_addr(), link.local_addr());
-    let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file).unwrap();
-    keelson_shore::add_vessel(
-        &shore.state.db,
-        DEMO_VESSEL,
-        "MV Test",
-        &key.public_key_b64(),
-        "default",
-    )
-    .unwrap();
+    keelson_tests::register_vessel(&shore, &config);
     let edge = start_edge(dir, config, &cancel).await;
     let ship = Api::login(&edge.url, "chief", "chief").await;
     let office = Api::login(&shore.url, "office", "office").await;

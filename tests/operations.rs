@@ -37,15 +37,7 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let config = edge_config(dir.path(), device.local_addr(), link.local_addr());
     let data_dir = config.storage.data_dir.clone();
-    let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file).unwrap();
-    keelson_shore::add_vessel(
-        &shore.state.db,
-        DEMO_VESSEL,
-        "MV Test",
-        &key.public_key_b64(),
-        "default",
-    )
-    .unwrap();
+    keelson_tests::register_vessel(&shore, &config);
     let edge_cancel = cancel.child_token();
     let edge = start_edge(dir, config.clone(), &edge_cancel).await;
     let ship = Api::login(&edge.url, "chief", "chief").await;

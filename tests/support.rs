@@ -56,6 +56,20 @@ pub async fn start_shore(cancel: &CancellationToken) -> TestShore {
     }
 }
 
+/// Creates the vessel key of `config` (when missing) and registers the
+/// demo vessel with it at `shore`, in the default organization.
+pub fn register_vessel(shore: &TestShore, config: &EdgeConfig) {
+    let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file).unwrap();
+    keelson_shore::add_vessel(
+        &shore.state.db,
+        keelson_edge::demo::DEMO_VESSEL,
+        "MV Test",
+        &key.public_key_b64(),
+        "default",
+    )
+    .unwrap();
+}
+
 /// An edge agent running on a loopback port.
 pub struct TestEdge {
     /// Its base URL.

@@ -31,8 +31,9 @@ pub struct RetentionConfig {
     /// shore has not acknowledged are kept whatever their age.
     #[serde(default)]
     pub hour_max_age_days: Option<f64>,
-    /// Whether the rollups lane sends 1-minute rollups, so that those the
-    /// shore has not acknowledged must be kept.
+    /// Whether the rollups lane sends 1-minute rollups as well as hourly
+    /// ones (on days when less than half the sync budget is spent), so that
+    /// those the shore has not acknowledged must be kept.
     #[serde(default)]
     pub minute_rollups_synced: bool,
     /// Seconds between compaction and retention passes.

@@ -3,16 +3,20 @@
 //!
 //! A session states cursors in one round trip, then pushes the records lane
 //! in chunks (each made durable and acknowledged by the shore before the
-//! cursor moves), then pulls the shore's outbound lane the same way. A
+//! cursor moves), then pulls the shore's outbound lane the same way, then
+//! pushes the rollups lane: hourly rollups always, 1-minute ones when
+//! `retention.minute_rollups_synced` is set and less than half the day's
+//! budget is spent. A
 //! dropped link simply ends the session; the next one starts from the last
 //! acknowledged chunk, so at most one chunk is sent twice, and re-sent
 //! changes are harmless because they are content-addressed.
 
 use crate::EdgeState;
 use keelson_records::{IncomingChange, Sender, apply_remote, records_chunk};
+use keelson_store::Resolution;
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
 use keelson_sync::signing::{VesselKey, sign_request};
-use keelson_sync::wire::{self, Lane};
+use keelson_sync::wire::{self, Lane, RollupChunk, RollupEntry, RollupWidth};
 use keelson_web::metrics::{Counter, Metrics};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -57,6 +61,8 @@ pub struct SyncReport {
     pub chunks_sent: u64,
     /// Changes received from the shore.
     pub received: u64,
+    /// Sensor rollups the shore acknowledged in this session.
+    pub rollups_sent: u64,
     /// Bytes moved over the link, both ways.
     pub link_bytes: u64,
     /// Set when the session stopped early because a byte budget was reached.
@@ -82,6 +88,8 @@ pub struct LinkEstimate {
 /// The first retry after a failed session.
 const RETRY_FIRST: Duration = Duration::from_secs(2);
 
+/// Largest rollups chunk before compression: about 3,500 rollups.
+const MAX_ROLLUP_CHUNK_RAW: usize = 200 * 1024;
 /// Smallest chunk the client sends, before compression.
 const MIN_CHUNK_RAW: usize = 4 * 1024;
 /// Largest chunk before compression; the receiver accepts 4 MiB decoded.
@@ -265,6 +273,7 @@ impl SyncClient {
                         sent = report.sent,
                         chunks = report.chunks_sent,
                         received = report.received,
+                        rollups = report.rollups_sent,
                         "sync session done"
                     );
                     None
@@ -423,8 +432,93 @@ impl SyncClient {
             after = last;
             report.received += n;
         }
+
+        // Sensor history goes last: it is the least urgent and the largest.
+        let mut widths = vec![RollupWidth::Hour];
+        if self.state.config.retention.minute_rollups_synced && budget.allows_extras() {
+            widths.push(RollupWidth::Minute);
+        }
+        for width in widths {
+            if report.budget_reached.is_some() {
+                break;
+            }
+            self.push_rollups(width, &mut budget, &mut report).await?;
+        }
         report.link_bytes = budget.session;
         Ok(report)
+    }
+
+    /// Sends the rollups of one width the shore has not acknowledged, in
+    /// chunks, moving the tier's cursor after each acknowledgement.
+    async fn push_rollups(
+        &self,
+        width: RollupWidth,
+        budget: &mut Budget,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncClientError> {
+        let tier = match width {
+            RollupWidth::Minute => Resolution::Minute,
+            RollupWidth::Hour => Resolution::Hour,
+        };
+        let vessel = self.state.config.vessel.id.clone();
+        let mut after = self.local(move |db| db.rollup_cursor(tier)).await?.acked;
+        loop {
+            // Rollups compress less than record changes, so their chunks
+            // stay under the wire limit before compression already.
+            let target = self
+                .state
+                .sync
+                .estimate()
+                .chunk_raw(self.state.config.sync.chunk_bytes)
+                .min(MAX_ROLLUP_CHUNK_RAW);
+            let batch = self
+                .local(move |db| db.rollups_after(tier, after, target))
+                .await?;
+            let Some(last) = batch.rollups.last().map(|r| r.seq) else {
+                return Ok(());
+            };
+            let chunk = RollupChunk {
+                vessel_id: vessel.clone(),
+                width,
+                entries: batch
+                    .rollups
+                    .into_iter()
+                    .map(|r| RollupEntry {
+                        seq: r.seq,
+                        tag: r.tag,
+                        start_ms: r.rollup.start_ms,
+                        min: r.rollup.min,
+                        max: r.rollup.max,
+                        mean: r.rollup.mean,
+                        last: r.rollup.last,
+                        count: r.rollup.count,
+                        good: r.rollup.good,
+                    })
+                    .collect(),
+            };
+            let n = chunk.entries.len() as u64;
+            let body = wire::encode_rollup_chunk(&chunk)
+                .map_err(|e| SyncClientError::Protocol(e.to_string()))?;
+            if let Some(which) = budget.refuses(body.len()) {
+                report.budget_reached = Some(which);
+                return Ok(());
+            }
+            let answer = self
+                .post(protocol::ROLLUPS_CHUNKS_PATH, body, budget)
+                .await?;
+            let ack: ChunkAck = serde_json::from_slice(&answer)
+                .map_err(|e| SyncClientError::Protocol(format!("bad rollups ack: {e}")))?;
+            if ack.lane != Lane::Rollups || ack.acked_seq < last {
+                return Err(SyncClientError::Protocol(format!(
+                    "shore acknowledged {} {} of a rollups chunk ending at {last}",
+                    ack.lane, ack.acked_seq
+                )));
+            }
+            self.local(move |db| db.ack_rollups(tier, last)).await?;
+            after = last;
+            report.rollups_sent += n;
+            report.chunks_sent += 1;
+        }
     }
 
     async fn local<T: Send + 'static>(
@@ -528,6 +622,12 @@ impl Budget {
             session: 0,
             cap,
         })
+    }
+
+    /// Whether the day leaves room for what may wait, such as 1-minute
+    /// rollups: no daily budget, or less than half of it spent.
+    fn allows_extras(&self) -> bool {
+        self.daily == 0 || self.today < self.daily / 2
     }
 
     /// Which budget, if any, sending `bytes` more would break (0 = no limit).

@@ -1,4 +1,5 @@
-//! Fuzzes the sync chunk decoder and the change decoder behind it:
+//! Fuzzes the sync chunk decoders (records and rollups) and the change
+//! decoder behind them:
 //! `cargo +nightly fuzz run chunk_decoder` from this folder.
 #![no_main]
 
@@ -6,6 +7,7 @@ use keelson_sync::{decode_change, wire};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = wire::decode_rollup_chunk(data, wire::MAX_DECODED_BYTES);
     if let Ok(chunk) = wire::decode_chunk(data, wire::MAX_DECODED_BYTES) {
         for entry in chunk.entries {
             let _ = decode_change(&entry.change);

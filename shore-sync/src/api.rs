@@ -4,11 +4,13 @@ use crate::{ShoreState, role_of};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use keelson_model::Fault;
 use keelson_records::comment_fault;
-use keelson_store::FaultFilter;
+use keelson_store::block::Rollup;
+use keelson_store::{FaultFilter, Resolution};
 use keelson_web::session::WebState;
-use keelson_web::{ApiJson, ApiPath, AppError, CurrentUser, blocking};
+use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,6 +26,146 @@ pub fn router() -> Router<ShoreState> {
             post(comment),
         )
         .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/vessels/{id}/tags", get(vessel_tags))
+        .route("/api/v1/vessels/{id}/tags/{tag}/rollups", get(tag_rollups))
+}
+
+/// A sensor rollup as the shore serves it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RollupOut {
+    /// Start of the interval, RFC 3339.
+    pub start: String,
+    /// Mean of the values, absent when no sample had one.
+    pub mean: Option<f64>,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// The last value in time.
+    pub last: Option<f64>,
+    /// Samples in the interval.
+    pub count: u32,
+    /// Good-quality samples in the interval.
+    pub good: u32,
+}
+
+impl From<&Rollup> for RollupOut {
+    fn from(r: &Rollup) -> RollupOut {
+        RollupOut {
+            start: DateTime::from_timestamp_millis(r.start_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            mean: r.mean,
+            min: r.min,
+            max: r.max,
+            last: r.last,
+            count: r.count,
+            good: r.good,
+        }
+    }
+}
+
+/// A tag a vessel sends rollups for, with its latest hourly rollup.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VesselTag {
+    /// The tag's name.
+    pub tag: String,
+    /// Its latest hourly rollup.
+    pub latest: RollupOut,
+}
+
+/// The tags of a vessel the user can see, with their latest hourly rollups.
+pub fn tags_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<(String, Rollup)>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state.db.vessel_tags(vessel_id)?)
+}
+
+/// A tag's rollups of one width over `[from_ms, to_ms]`, at most 100,000.
+pub fn rollups_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    tag: &str,
+    width: Resolution,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Rollup>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    if from_ms > to_ms {
+        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
+    }
+    Ok(state
+        .db
+        .vessel_rollups(vessel_id, tag, width, from_ms, to_ms, 100_000)?)
+}
+
+async fn vessel_tags(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<VesselTag>>, AppError> {
+    role_of(&user)?;
+    let tags = blocking(move || tags_of(&state, &user, &id)).await?;
+    Ok(Json(
+        tags.iter()
+            .map(|(tag, r)| VesselTag {
+                tag: tag.clone(),
+                latest: r.into(),
+            })
+            .collect(),
+    ))
+}
+
+/// Query of `GET /api/v1/vessels/{id}/tags/{tag}/rollups`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupQuery {
+    /// `hour` (the default) or `minute`.
+    pub width: Option<String>,
+    /// Start of the range, RFC 3339 (default: 30 days before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range, RFC 3339 (default: now).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The width a query names, hourly when it names none.
+pub fn parse_width(width: Option<&str>) -> Result<Resolution, AppError> {
+    match width {
+        None | Some("hour") => Ok(Resolution::Hour),
+        Some("minute") => Ok(Resolution::Minute),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "`width` must be hour or minute, not `{other}`"
+        ))),
+    }
+}
+
+async fn tag_rollups(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, tag)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<RollupQuery>,
+) -> Result<Json<Vec<RollupOut>>, AppError> {
+    role_of(&user)?;
+    let width = parse_width(q.width.as_deref())?;
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - chrono::Duration::days(30));
+    let rollups = blocking(move || {
+        rollups_of(
+            &state,
+            &user,
+            &id,
+            &tag,
+            width,
+            from.timestamp_millis(),
+            to.timestamp_millis(),
+        )
+    })
+    .await?;
+    Ok(Json(rollups.iter().map(RollupOut::from).collect()))
 }
 
 /// A refused sync batch as fleet admins see it.

@@ -15,11 +15,12 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use keelson_records::{IncomingChange, RecordError, Sender, apply_remote};
-use keelson_store::{NonceOutcome, VesselRow};
+use keelson_store::block::Rollup;
+use keelson_store::{NonceOutcome, Resolution, VesselRow};
 use keelson_sync::SyncError;
 use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
 use keelson_sync::signing::{RequestSignature, verify_request};
-use keelson_sync::wire::{self, Lane};
+use keelson_sync::wire::{self, Lane, RollupWidth};
 use keelson_web::metrics::Counter;
 use keelson_web::metrics::Metrics;
 use keelson_web::{AppError, blocking};
@@ -40,6 +41,8 @@ pub struct SyncMetrics {
     pub chunks_resent: Counter,
     /// Bytes of chunks that brought new data.
     pub chunk_bytes_new: Counter,
+    /// Sensor rollups stored from vessels.
+    pub rollups_stored: Counter,
 }
 
 impl SyncMetrics {
@@ -64,6 +67,7 @@ impl SyncMetrics {
                 "sync_chunk_bytes_new",
                 "Bytes of vessel chunks that brought new data",
             ),
+            rollups_stored: m.counter("sync_rollups_stored", "Sensor rollups stored from vessels"),
         }
     }
 }
@@ -74,6 +78,7 @@ pub fn router(state: &ShoreState) -> Router<ShoreState> {
         .route(protocol::SESSION_PATH, post(session))
         .route(protocol::RECORDS_CHUNKS_PATH, post(records_chunk))
         .route(protocol::RECORDS_PULL_PATH, post(records_pull))
+        .route(protocol::ROLLUPS_CHUNKS_PATH, post(rollups_chunk))
         .layer(DefaultBodyLimit::max(state.config.sync.max_request_bytes))
 }
 
@@ -234,6 +239,69 @@ async fn records_chunk(
         Err(RecordError::Store(e)) => Err(e.into()),
         Err(e) => Err(quarantine(&state, &vessel.id, format!("refused batch: {e}"), &body).await),
     }
+}
+
+/// Stores a chunk of a vessel's sensor rollups and acknowledges it. A
+/// rollup re-sent after a lost acknowledgement replaces itself.
+async fn rollups_chunk(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ChunkAck>, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let chunk = match wire::decode_rollup_chunk(&body, wire::MAX_DECODED_BYTES) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(quarantine(
+                &state,
+                &vessel.id,
+                format!("undecodable rollups chunk: {e}"),
+                &body,
+            )
+            .await);
+        }
+    };
+    if chunk.vessel_id != vessel.id {
+        let why = format!(
+            "rollups chunk for vessel `{}` sent by `{}`",
+            chunk.vessel_id, vessel.id
+        );
+        return Err(quarantine(&state, &vessel.id, why, &body).await);
+    }
+    let last = chunk.last_seq().unwrap_or(0);
+    let width = match chunk.width {
+        RollupWidth::Minute => Resolution::Minute,
+        RollupWidth::Hour => Resolution::Hour,
+    };
+    let rollups: Vec<(String, Rollup)> = chunk
+        .entries
+        .into_iter()
+        .map(|e| {
+            (
+                e.tag,
+                Rollup {
+                    start_ms: e.start_ms,
+                    min: e.min,
+                    max: e.max,
+                    mean: e.mean,
+                    last: e.last,
+                    count: e.count,
+                    good: e.good,
+                },
+            )
+        })
+        .collect();
+    let n = rollups.len();
+    let (db, vid) = (state.db.clone(), vessel.id.clone());
+    blocking(move || Ok(db.put_vessel_rollups(&vid, width, &rollups)?)).await?;
+    state.sync_metrics.rollups_stored.inc_by(n as u64);
+    tracing::debug!(vessel = %vessel.id, width = chunk.width.as_str(), rollups = n, "rollups stored");
+    Ok(axum::Json(ChunkAck {
+        lane: Lane::Rollups,
+        acked_seq: last,
+    }))
 }
 
 /// Keeps a refused batch for inspection and answers 422-style as a 400

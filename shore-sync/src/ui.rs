@@ -1,8 +1,10 @@
-//! The shore office's pages: the fleet, a vessel's faults, a fault with its
-//! comments.
+//! The shore office's pages: the fleet, a vessel's faults and sensor
+//! trends, a fault with its comments, a tag's trend from the rollups the
+//! vessel sent.
 
 use crate::api::{
-    add_shore_comment, fault_of, faults_of, org_of, quarantined, vessel_of, vessel_summaries,
+    add_shore_comment, fault_of, faults_of, org_of, parse_width, quarantined, rollups_of, tags_of,
+    vessel_of, vessel_summaries,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -22,6 +24,7 @@ pub fn router() -> Router<ShoreState> {
         .route("/", get(fleet))
         .route("/vessels/{id}", get(vessel))
         .route("/vessels/{id}/faults/{fault_id}", get(fault))
+        .route("/vessels/{id}/tags/{tag}", get(tag_page))
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -75,8 +78,15 @@ async fn vessel(
     Path(id): Path<String>,
 ) -> Response {
     let (s, u, vid) = (state.clone(), user.clone(), id.clone());
-    let loaded = blocking(move || Ok((vessel_of(&s, &u, &vid)?, faults_of(&s, &u, &vid)?))).await;
-    let (v, faults) = match loaded {
+    let loaded = blocking(move || {
+        Ok((
+            vessel_of(&s, &u, &vid)?,
+            faults_of(&s, &u, &vid)?,
+            tags_of(&s, &u, &vid)?,
+        ))
+    })
+    .await;
+    let (v, faults, tags) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -85,8 +95,117 @@ async fn vessel(
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
         h2 { "Faults" }
         (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
+        h2 { "Sensor trends" }
+        @if tags.is_empty() {
+            p.muted { "No sensor rollups received yet." }
+        } @else {
+            table {
+                thead { tr { th { "Tag" } th { "Last hour (UTC)" } th { "Mean" } th { "Min" } th { "Max" } } }
+                tbody {
+                    @for (tag, r) in &tags {
+                        tr {
+                            td { a href={ "/vessels/" (v.id) "/tags/" (tag) } { (tag) } }
+                            td { (hour_label(r.start_ms)) }
+                            td { (num(r.mean)) }
+                            td { (num(r.min)) }
+                            td { (num(r.max)) }
+                        }
+                    }
+                }
+            }
+        }
     };
     Html(page(&state.site, &v.name, Some(&user), body).into_string()).into_response()
+}
+
+/// The ranges the shore's tag page offers, in days.
+const TAG_RANGES: &[(&str, i64)] = &[("1d", 1), ("7d", 7), ("30d", 30), ("45d", 45), ("90d", 90)];
+
+#[derive(Deserialize)]
+struct TagQuery {
+    range: Option<String>,
+    width: Option<String>,
+}
+
+/// A tag's trend from the vessel's rollups: hourly unless the page asks
+/// for the 1-minute ones the vessel may also send.
+async fn tag_page(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, tag)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<TagQuery>,
+) -> Response {
+    let range = q.range.as_deref().unwrap_or("7d");
+    let Some(&(range, days)) = TAG_RANGES.iter().find(|(l, _)| *l == range) else {
+        return page_error(
+            &state.site,
+            Some(&user),
+            keelson_web::AppError::BadRequest(format!("unknown range `{range}`")),
+        );
+    };
+    let width = match parse_width(q.width.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let to = chrono::Utc::now().timestamp_millis();
+    let from = to - days * 24 * 3_600_000;
+    let (s, u, vid, t) = (state.clone(), user.clone(), id.clone(), tag.clone());
+    let loaded = blocking(move || {
+        Ok((
+            vessel_of(&s, &u, &vid)?,
+            rollups_of(&s, &u, &vid, &t, width, from, to)?,
+        ))
+    })
+    .await;
+    let (v, rollups) = match loaded {
+        Ok(x) => x,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let series = keelson_store::Series {
+        resolution: width,
+        points: rollups
+            .iter()
+            .map(keelson_store::SeriesPoint::from_rollup)
+            .collect(),
+    };
+    let width_param = q
+        .width
+        .as_deref()
+        .map(|w| format!("&width={w}"))
+        .unwrap_or_default();
+    let body = html! {
+        p { a href={ "/vessels/" (v.id) } { "← " (v.name) } }
+        h1 { (tag) }
+        nav.card aria-label="Range" {
+            "Range: "
+            @for (label, _) in TAG_RANGES {
+                @if *label == range {
+                    strong { (label) } " "
+                } @else {
+                    a href={ "/vessels/" (v.id) "/tags/" (tag) "?range=" (label) (width_param) } { (label) } " "
+                }
+            }
+        }
+        div.card {
+            (keelson_web::chart::trend(&series, from, to))
+            p.muted {
+                (series.points.len()) " "
+                @if width == keelson_store::Resolution::Minute { "1-minute" } @else { "hourly" }
+                " rollups as the vessel sent them (line: mean; band: min to max)."
+            }
+        }
+    };
+    Html(page(&state.site, &tag, Some(&user), body).into_string()).into_response()
+}
+
+fn hour_label(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:00").to_string())
+        .unwrap_or_default()
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.2}"))
 }
 
 async fn fault(

@@ -43,6 +43,10 @@ const SHORE: &[Migration] = &[
         "shore/0004_organizations",
         include_str!("../../../schema/shore/0004_organizations.sql"),
     ),
+    (
+        "shore/0005_vessel_rollups",
+        include_str!("../../../schema/shore/0005_vessel_rollups.sql"),
+    ),
 ];
 
 /// The names of every migration this build knows for `site`.

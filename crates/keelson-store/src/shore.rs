@@ -1,11 +1,18 @@
 //! Shore-only storage: the vessel registry, replay protection for signed
-//! sync requests, and quarantined batches.
+//! sync requests, quarantined batches, and the sensor rollups vessels send.
+//!
+//! A vessel's rollups (`vessel_rollups`) are keyed by vessel, width, tag
+//! and interval start: a re-sent or recomputed rollup replaces the stored
+//! one, and a chunk's rollups are written in one transaction before the
+//! chunk is acknowledged.
 //!
 //! A vessel's inbound cursor (`records_acked`) moves inside the same
 //! transaction that applies the vessel's changes, so an acknowledgement is
 //! never sent for data that is not yet durable.
 
+use crate::block::Rollup;
 use crate::records::RecordTx;
+use crate::tiers::Resolution;
 use crate::{Db, StoreError, now_ms};
 use rusqlite::{OptionalExtension, params};
 
@@ -231,6 +238,81 @@ impl Db {
         Ok(())
     }
 
+    /// Stores a vessel's rollups of one width (minute or hour), replacing
+    /// any stored for the same tag and interval, all in one transaction.
+    pub fn put_vessel_rollups(
+        &self,
+        vessel_id: &str,
+        width: Resolution,
+        rollups: &[(String, Rollup)],
+    ) -> Result<(), StoreError> {
+        let width = rollup_width(width)?;
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO vessel_rollups
+                 (vessel_id, width, tag, bucket_ms, min, max, mean, last, count, good)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for (tag, r) in rollups {
+                put.execute(params![
+                    vessel_id, width, tag, r.start_ms, r.min, r.max, r.mean, r.last, r.count,
+                    r.good
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Each tag a vessel has sent hourly rollups for, with its latest one,
+    /// sorted by tag.
+    pub fn vessel_tags(&self, vessel_id: &str) -> Result<Vec<(String, Rollup)>, StoreError> {
+        let conn = self.reader()?;
+        // SQLite takes the bare columns from the row that holds the MAX.
+        let mut stmt = conn.prepare_cached(
+            "SELECT tag, MAX(bucket_ms), min, max, mean, last, count, good FROM vessel_rollups
+             WHERE vessel_id = ?1 AND width = 'hour' GROUP BY tag ORDER BY tag",
+        )?;
+        let rows = stmt.query_map([vessel_id], |r| {
+            Ok((r.get::<_, String>(0)?, crate::tiers::rollup_at(r, 1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A vessel's rollups of `tag` at `width` starting in `[from_ms, to_ms]`,
+    /// oldest first, at most `limit`.
+    pub fn vessel_rollups(
+        &self,
+        vessel_id: &str,
+        tag: &str,
+        width: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let width = rollup_width(width)?;
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT bucket_ms, min, max, mean, last, count, good FROM vessel_rollups
+             WHERE vessel_id = ?1 AND width = ?2 AND tag = ?3 AND bucket_ms >= ?4 AND bucket_ms <= ?5
+             ORDER BY bucket_ms LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                vessel_id,
+                width,
+                tag,
+                from_ms,
+                to_ms,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| crate::tiers::rollup_at(r, 0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Records what a vessel reported of its own backlog at the start of a
     /// session.
     pub fn set_vessel_progress(
@@ -315,6 +397,15 @@ fn vessel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VesselRow> {
     })
 }
 
+/// The `width` column's value for a rollup resolution.
+fn rollup_width(width: Resolution) -> Result<&'static str, StoreError> {
+    match width {
+        Resolution::Minute => Ok("minute"),
+        Resolution::Hour => Ok("hour"),
+        Resolution::Raw => Err(StoreError::Conflict("raw samples are not rollups".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +444,65 @@ mod tests {
         );
         assert_eq!(db.vessels(None).expect("q").len(), 1);
         assert_eq!(db.vessels(Some("other")).expect("q").len(), 0);
+    }
+
+    #[test]
+    fn vessel_rollups_replace_themselves_and_read_back_by_tag() {
+        let (_dir, db) = open(Site::Shore);
+        db.upsert_vessel("v1", "MV One", "key").expect("vessel");
+        let r = |start_ms: i64, mean: f64| Rollup {
+            start_ms,
+            min: Some(mean - 1.0),
+            max: Some(mean + 1.0),
+            mean: Some(mean),
+            last: Some(mean),
+            count: 3600,
+            good: 3600,
+        };
+        let hour = 3_600_000;
+        db.put_vessel_rollups(
+            "v1",
+            Resolution::Hour,
+            &[
+                ("me.rpm".into(), r(0, 80.0)),
+                ("me.rpm".into(), r(hour, 81.0)),
+                ("bilge".into(), r(0, 0.2)),
+            ],
+        )
+        .expect("put");
+        // The same interval again (a re-sent chunk or late samples) replaces.
+        db.put_vessel_rollups("v1", Resolution::Hour, &[("me.rpm".into(), r(hour, 82.0))])
+            .expect("put again");
+        db.put_vessel_rollups(
+            "v1",
+            Resolution::Minute,
+            &[("me.rpm".into(), r(60_000, 90.0))],
+        )
+        .expect("minutes");
+        let tags = db.vessel_tags("v1").expect("tags");
+        assert_eq!(
+            tags.iter()
+                .map(|(t, r)| (t.as_str(), r.start_ms, r.mean))
+                .collect::<Vec<_>>(),
+            vec![("bilge", 0, Some(0.2)), ("me.rpm", hour, Some(82.0))]
+        );
+        let series = db
+            .vessel_rollups("v1", "me.rpm", Resolution::Hour, 0, hour, 10)
+            .expect("series");
+        assert_eq!(
+            series.iter().map(|r| r.mean).collect::<Vec<_>>(),
+            vec![Some(80.0), Some(82.0)]
+        );
+        assert_eq!(
+            db.vessel_rollups("v1", "me.rpm", Resolution::Minute, 0, hour, 10)
+                .expect("minutes")
+                .len(),
+            1
+        );
+        assert!(db.vessel_tags("v2").expect("none").is_empty());
+        assert!(matches!(
+            db.put_vessel_rollups("v1", Resolution::Raw, &[]),
+            Err(StoreError::Conflict(_))
+        ));
     }
 }

@@ -105,6 +105,20 @@ fn split_key(key: i64) -> (i64, i64) {
     (rest / TAG_UNIT, slot * SLOT_MS + rest % TAG_UNIT)
 }
 
+/// The rollup in a row's columns `first..first + 7`, selected in the order
+/// bucket_ms, min, max, mean, last, count, good.
+pub(crate) fn rollup_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Rollup> {
+    Ok(Rollup {
+        start_ms: r.get(first)?,
+        min: r.get(first + 1)?,
+        max: r.get(first + 2)?,
+        mean: r.get(first + 3)?,
+        last: r.get(first + 4)?,
+        count: r.get(first + 5)?,
+        good: r.get(first + 6)?,
+    })
+}
+
 fn raw_point(key: i64, r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPoint> {
     Ok(RawPoint {
         ts_ms: split_key(key).1,
@@ -198,7 +212,8 @@ impl SeriesPoint {
         }
     }
 
-    fn from_rollup(r: &Rollup) -> SeriesPoint {
+    /// The point a rollup is drawn and served as: its mean with its range.
+    pub fn from_rollup(r: &Rollup) -> SeriesPoint {
         let quality = if r.good == r.count {
             Quality::Good
         } else if r.good == 0 {
@@ -694,17 +709,7 @@ impl Db {
                      WHERE tag_id = ?1 AND bucket_ms >= ?2 AND bucket_ms <= ?3 ORDER BY bucket_ms",
                 )?;
                 let stored: Vec<Rollup> = stmt
-                    .query_map(params![tag_id, from_ms, to_ms], |r| {
-                        Ok(Rollup {
-                            start_ms: r.get(0)?,
-                            min: r.get(1)?,
-                            max: r.get(2)?,
-                            mean: r.get(3)?,
-                            last: r.get(4)?,
-                            count: r.get(5)?,
-                            good: r.get(6)?,
-                        })
-                    })?
+                    .query_map(params![tag_id, from_ms, to_ms], |r| rollup_at(r, 0))?
                     .collect::<Result<_, _>>()?;
                 let hot = read_rows(
                     &conn,
@@ -947,15 +952,7 @@ impl Db {
                         seq,
                         tag,
                         resolution,
-                        rollup: Rollup {
-                            start_ms: r.get(2)?,
-                            min: r.get(3)?,
-                            max: r.get(4)?,
-                            mean: r.get(5)?,
-                            last: r.get(6)?,
-                            count: r.get(7)?,
-                            good: r.get(8)?,
-                        },
+                        rollup: rollup_at(r, 2)?,
                     });
                 }
             }

@@ -26,5 +26,6 @@ pub use error::SyncError;
 pub use record::{ChangeInfo, FaultDoc, decode_change};
 pub use signing::{RequestSignature, VesselKey, sign_request, verify_request};
 pub use wire::{
-    ChangeEntry, Chunk, Lane, MAX_CHUNK_BYTES, MAX_DECODED_BYTES, decode_chunk, encode_chunk,
+    ChangeEntry, Chunk, Lane, MAX_CHUNK_BYTES, MAX_DECODED_BYTES, RollupChunk, RollupEntry,
+    RollupWidth, decode_chunk, decode_rollup_chunk, encode_chunk, encode_rollup_chunk,
 };

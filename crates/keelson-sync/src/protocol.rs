@@ -16,6 +16,11 @@
 //!    vessel after `after`. An empty chunk means nothing more. The vessel
 //!    acknowledges what it has made durable by the `after` of its next pull
 //!    and the `records_received` of its next session.
+//! 4. Vessel → shore: `POST` [`ROLLUPS_CHUNKS_PATH`] with rollup chunks
+//!    ([`crate::wire::RollupChunk`]), hourly first, then 1-minute when the
+//!    vessel's policy and budget allow, each answered with a [`ChunkAck`] of
+//!    the rollups lane once durable. The vessel keeps the cursor: a rollup
+//!    re-sent after a dropped link replaces itself ashore.
 //!
 //! Sequence numbers start at 1 and a cursor of 0 means "nothing yet". All
 //! messages refuse unknown fields, so a typo or a newer peer's field is a
@@ -31,6 +36,8 @@ use crate::wire::{Lane, MAX_CHUNK_BYTES};
 pub const SESSION_PATH: &str = "/sync/v1/session";
 /// Vessel → shore record chunks (`POST`, chunk → JSON [`ChunkAck`]).
 pub const RECORDS_CHUNKS_PATH: &str = "/sync/v1/records/chunks";
+/// Vessel → shore rollup chunks (`POST`, rollups chunk → JSON [`ChunkAck`]).
+pub const ROLLUPS_CHUNKS_PATH: &str = "/sync/v1/rollups/chunks";
 /// Shore → vessel record chunks (`POST`, JSON [`PullRequest`] → chunk).
 pub const RECORDS_PULL_PATH: &str = "/sync/v1/records/pull";
 /// Content type of a chunk body.

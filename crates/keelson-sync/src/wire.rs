@@ -14,6 +14,18 @@
 //!           entries: [ { seq: varint u64, record_id: string, change: bytes } ]
 //! ```
 //!
+//! A rollups chunk ([`RollupChunk`]) has the same frame and a body of its
+//! own, told apart by the lane code that opens it:
+//!
+//! ```text
+//!           lane: u8              3, the rollups lane
+//!           vessel_id: string
+//!           width: u8             1 = 1-minute rollups, 2 = hourly
+//!           entries: [ { seq: varint u64, tag: string, start_ms: varint i64,
+//!                        min, max, mean, last: option f64,
+//!                        count: varint u32, good: varint u32 } ]
+//! ```
+//!
 //! The lane is written as an explicit code rather than through serde's
 //! variant index, so reordering the `Lane` enum can never change the wire.
 //!
@@ -55,25 +67,29 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 const ENTRY_OVERHEAD: usize = 16;
 
 /// A sync lane. Each lane has its own sequence cursor and lanes are sent in
-/// priority order. Only records exist so far; alarms/events, rollups and raw
-/// samples will follow with codes 2, 3 and 4.
+/// priority order. Records and rollups exist so far; alarms/events and raw
+/// samples will follow with codes 2 and 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Lane {
     /// Maintenance record changes (automerge), both directions.
     Records,
+    /// Sensor rollups (hourly, and 1-minute when the budget allows),
+    /// vessel to shore.
+    Rollups,
 }
 
 impl Lane {
     /// Every lane, in priority order.
-    pub const ALL: [Lane; 1] = [Lane::Records];
+    pub const ALL: [Lane; 2] = [Lane::Records, Lane::Rollups];
 
     /// The lane's code on the wire. Codes are stable forever; 0 is never used
     /// so an all-zero byte cannot pass for a lane.
     pub fn code(self) -> u8 {
         match self {
             Lane::Records => 1,
+            Lane::Rollups => 3,
         }
     }
 
@@ -86,6 +102,7 @@ impl Lane {
     pub fn as_str(self) -> &'static str {
         match self {
             Lane::Records => "records",
+            Lane::Rollups => "rollups",
         }
     }
 }
@@ -196,12 +213,39 @@ struct Body {
 /// [`SyncError::TooLarge`] (split the entries with [`chunk_entries_by_budget`]).
 pub fn encode_chunk(chunk: &Chunk) -> Result<Vec<u8>, SyncError> {
     chunk.check()?;
-    let body = postcard::to_stdvec(&BodyRef {
+    seal(&BodyRef {
         lane: chunk.lane.code(),
         vessel_id: &chunk.vessel_id,
         entries: &chunk.entries,
     })
-    .map_err(|e| SyncError::Internal(format!("encoding a chunk body: {e}")))?;
+}
+
+/// Decodes and checks a chunk, inflating at most `max_decoded` bytes (use
+/// [`MAX_DECODED_BYTES`] unless a tighter cap fits). Never panics on any
+/// input; every refusal is a client error.
+pub fn decode_chunk(bytes: &[u8], max_decoded: usize) -> Result<Chunk, SyncError> {
+    let decoded: Body = open(bytes, max_decoded)?;
+    let lane = Lane::from_code(decoded.lane)
+        .ok_or_else(|| SyncError::malformed(format!("chunk: unknown lane {}", decoded.lane)))?;
+    if lane != Lane::Records {
+        return Err(SyncError::malformed(format!(
+            "chunk: the {lane} lane does not carry changes"
+        )));
+    }
+    let chunk = Chunk {
+        lane,
+        vessel_id: decoded.vessel_id,
+        entries: decoded.entries,
+    };
+    chunk.check()?;
+    Ok(chunk)
+}
+
+/// Serializes `body` with postcard, compresses it and puts the magic in
+/// front, within the size limits of every chunk.
+fn seal<T: Serialize>(body: &T) -> Result<Vec<u8>, SyncError> {
+    let body = postcard::to_stdvec(body)
+        .map_err(|e| SyncError::Internal(format!("encoding a chunk body: {e}")))?;
     if body.len() > MAX_DECODED_BYTES {
         return Err(SyncError::TooLarge {
             what: "chunk body",
@@ -224,10 +268,9 @@ pub fn encode_chunk(chunk: &Chunk) -> Result<Vec<u8>, SyncError> {
     Ok(out)
 }
 
-/// Decodes and checks a chunk, inflating at most `max_decoded` bytes (use
-/// [`MAX_DECODED_BYTES`] unless a tighter cap fits). Never panics on any
-/// input; every refusal is a client error.
-pub fn decode_chunk(bytes: &[u8], max_decoded: usize) -> Result<Chunk, SyncError> {
+/// Checks the magic, inflates at most `max_decoded` bytes and parses the
+/// whole body as `T`, refusing trailing bytes.
+fn open<T: serde::de::DeserializeOwned>(bytes: &[u8], max_decoded: usize) -> Result<T, SyncError> {
     if bytes.len() > MAX_CHUNK_BYTES {
         return Err(SyncError::TooLarge {
             what: "chunk",
@@ -260,8 +303,7 @@ pub fn decode_chunk(bytes: &[u8], max_decoded: usize) -> Result<Chunk, SyncError
             limit: max_decoded,
         });
     }
-
-    let (decoded, rest) = postcard::take_from_bytes::<Body>(&body)
+    let (decoded, rest) = postcard::take_from_bytes::<T>(&body)
         .map_err(|e| SyncError::malformed(format!("chunk body: {e}")))?;
     if !rest.is_empty() {
         return Err(SyncError::malformed(format!(
@@ -269,11 +311,185 @@ pub fn decode_chunk(bytes: &[u8], max_decoded: usize) -> Result<Chunk, SyncError
             rest.len()
         )));
     }
-    let lane = Lane::from_code(decoded.lane)
-        .ok_or_else(|| SyncError::malformed(format!("chunk: unknown lane {}", decoded.lane)))?;
-    let chunk = Chunk {
-        lane,
+    Ok(decoded)
+}
+
+/// The width of the rollups a [`RollupChunk`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollupWidth {
+    /// 1-minute rollups.
+    Minute,
+    /// Hourly rollups.
+    Hour,
+}
+
+impl RollupWidth {
+    /// The width's stable code on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            RollupWidth::Minute => 1,
+            RollupWidth::Hour => 2,
+        }
+    }
+
+    /// The width with the given wire code.
+    pub fn from_code(code: u8) -> Option<RollupWidth> {
+        [RollupWidth::Minute, RollupWidth::Hour]
+            .into_iter()
+            .find(|w| w.code() == code)
+    }
+
+    /// The interval in milliseconds.
+    pub fn millis(self) -> i64 {
+        match self {
+            RollupWidth::Minute => 60_000,
+            RollupWidth::Hour => 3_600_000,
+        }
+    }
+
+    /// The width's name in logs and pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupWidth::Minute => "minute",
+            RollupWidth::Hour => "hour",
+        }
+    }
+}
+
+/// One rollup of one tag on the rollups lane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollupEntry {
+    /// The vessel's sequence number of the rollup in its tier. The 1-minute
+    /// rollups of one tag-hour share one.
+    pub seq: u64,
+    /// The tag's name.
+    pub tag: String,
+    /// Start of the interval, ms since the epoch, a multiple of the width.
+    pub start_ms: i64,
+    /// Smallest value, absent when no sample had a value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Mean of the values.
+    pub mean: Option<f64>,
+    /// The last value in time.
+    pub last: Option<f64>,
+    /// How many samples the interval had.
+    pub count: u32,
+    /// How many of them were of good quality.
+    pub good: u32,
+}
+
+/// A batch of one vessel's rollups of one width.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupChunk {
+    /// The vessel the rollups come from.
+    pub vessel_id: String,
+    /// Their width.
+    pub width: RollupWidth,
+    /// The rollups, in non-decreasing `seq` order.
+    pub entries: Vec<RollupEntry>,
+}
+
+/// Longest tag name the rollups lane carries.
+pub const MAX_TAG_LEN: usize = 128;
+
+impl RollupChunk {
+    /// The last sequence number in the chunk, which the receiver acks once
+    /// the chunk is durable; `None` for an empty chunk.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.seq)
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        validate_vessel_id(&self.vessel_id)
+            .map_err(|e| SyncError::malformed(format!("rollups chunk: {e}")))?;
+        let mut previous = 1u64;
+        for (i, e) in self.entries.iter().enumerate() {
+            let bad = |why: String| SyncError::malformed(format!("rollups chunk: entry {i} {why}"));
+            if e.seq < previous {
+                return Err(bad(format!(
+                    "has seq {} after {previous}; seqs start at 1 and never decrease",
+                    e.seq
+                )));
+            }
+            previous = e.seq;
+            if e.tag.is_empty() || e.tag.len() > MAX_TAG_LEN || e.tag.chars().any(char::is_control)
+            {
+                return Err(bad(format!(
+                    "has a tag name that is empty, over {MAX_TAG_LEN} bytes or holds control characters"
+                )));
+            }
+            if e.start_ms.rem_euclid(self.width.millis()) != 0 {
+                return Err(bad(format!(
+                    "starts at {} ms, not on a {} boundary",
+                    e.start_ms,
+                    self.width.as_str()
+                )));
+            }
+            if e.good > e.count {
+                return Err(bad(format!(
+                    "counts {} good samples of {}",
+                    e.good, e.count
+                )));
+            }
+            if [e.min, e.max, e.mean, e.last]
+                .into_iter()
+                .flatten()
+                .any(|v| !v.is_finite())
+            {
+                return Err(bad("holds a value that is not a finite number".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct RollupBodyRef<'a> {
+    lane: u8,
+    vessel_id: &'a str,
+    width: u8,
+    entries: &'a [RollupEntry],
+}
+
+#[derive(Deserialize)]
+struct RollupBody {
+    lane: u8,
+    vessel_id: String,
+    width: u8,
+    entries: Vec<RollupEntry>,
+}
+
+/// Encodes a rollups chunk, checked with the decoder's rules and within the
+/// same size limits as [`encode_chunk`].
+pub fn encode_rollup_chunk(chunk: &RollupChunk) -> Result<Vec<u8>, SyncError> {
+    chunk.check()?;
+    seal(&RollupBodyRef {
+        lane: Lane::Rollups.code(),
+        vessel_id: &chunk.vessel_id,
+        width: chunk.width.code(),
+        entries: &chunk.entries,
+    })
+}
+
+/// Decodes and checks a rollups chunk, inflating at most `max_decoded`
+/// bytes. Never panics on any input; every refusal is a client error.
+pub fn decode_rollup_chunk(bytes: &[u8], max_decoded: usize) -> Result<RollupChunk, SyncError> {
+    let decoded: RollupBody = open(bytes, max_decoded)?;
+    if decoded.lane != Lane::Rollups.code() {
+        return Err(SyncError::malformed(format!(
+            "rollups chunk: lane code {} is not the rollups lane",
+            decoded.lane
+        )));
+    }
+    let width = RollupWidth::from_code(decoded.width).ok_or_else(|| {
+        SyncError::malformed(format!("rollups chunk: unknown width {}", decoded.width))
+    })?;
+    let chunk = RollupChunk {
         vessel_id: decoded.vessel_id,
+        width,
         entries: decoded.entries,
     };
     chunk.check()?;
@@ -553,5 +769,104 @@ mod tests {
         }
         assert_eq!(Lane::from_code(0), None);
         assert!("alarms".parse::<Lane>().is_err());
+    }
+
+    fn rollup(seq: u64, tag: &str, start_ms: i64) -> RollupEntry {
+        RollupEntry {
+            seq,
+            tag: tag.into(),
+            start_ms,
+            min: Some(1.0),
+            max: Some(3.0),
+            mean: Some(2.0),
+            last: None,
+            count: 3600,
+            good: 3599,
+        }
+    }
+
+    #[test]
+    fn rollup_chunks_round_trip_and_stay_in_their_lane() {
+        let chunk = RollupChunk {
+            vessel_id: "imo9321483".into(),
+            width: RollupWidth::Minute,
+            entries: vec![
+                rollup(1, "me.rpm", 60_000),
+                rollup(1, "me.rpm", 120_000),
+                rollup(4, "gen.kw", 0),
+            ],
+        };
+        let bytes = encode_rollup_chunk(&chunk).unwrap();
+        assert_eq!(
+            decode_rollup_chunk(&bytes, MAX_DECODED_BYTES).unwrap(),
+            chunk
+        );
+        assert_eq!(chunk.last_seq(), Some(4));
+        // Neither decoder takes the other lane's chunk.
+        assert!(matches!(
+            decode_chunk(&bytes, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        let records = encode_chunk(&sample()).unwrap();
+        assert!(matches!(
+            decode_rollup_chunk(&records, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn rollup_chunks_with_bad_contents_are_refused() {
+        let with = |width: RollupWidth, entries: Vec<RollupEntry>| RollupChunk {
+            vessel_id: "imo9321483".into(),
+            width,
+            entries,
+        };
+        let mut nan = rollup(1, "a", 0);
+        nan.mean = Some(f64::NAN);
+        let mut too_good = rollup(1, "a", 0);
+        too_good.good = too_good.count + 1;
+        let bad = [
+            with(RollupWidth::Hour, vec![rollup(0, "a", 0)]),
+            with(
+                RollupWidth::Hour,
+                vec![rollup(2, "a", 0), rollup(1, "a", 0)],
+            ),
+            with(RollupWidth::Hour, vec![rollup(1, "", 0)]),
+            with(RollupWidth::Hour, vec![rollup(1, "a\nb", 0)]),
+            with(RollupWidth::Hour, vec![rollup(1, &"t".repeat(129), 0)]),
+            with(RollupWidth::Hour, vec![rollup(1, "a", 60_000)]),
+            with(RollupWidth::Minute, vec![rollup(1, "a", 1)]),
+            with(RollupWidth::Hour, vec![nan]),
+            with(RollupWidth::Hour, vec![too_good]),
+        ];
+        for chunk in bad {
+            assert!(
+                matches!(encode_rollup_chunk(&chunk), Err(SyncError::Malformed(_))),
+                "{chunk:?}"
+            );
+            // A sender that skipped the checks is refused by the receiver.
+            let raw = seal(&RollupBodyRef {
+                lane: Lane::Rollups.code(),
+                vessel_id: &chunk.vessel_id,
+                width: chunk.width.code(),
+                entries: &chunk.entries,
+            })
+            .unwrap();
+            assert!(matches!(
+                decode_rollup_chunk(&raw, MAX_DECODED_BYTES),
+                Err(SyncError::Malformed(_))
+            ));
+        }
+        let unknown_width = seal(&RollupBodyRef {
+            lane: Lane::Rollups.code(),
+            vessel_id: "imo9321483",
+            width: 7,
+            entries: &[],
+        })
+        .unwrap();
+        assert!(matches!(
+            decode_rollup_chunk(&unknown_width, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
     }
 }

@@ -1,5 +1,5 @@
-//! Property tests: whatever bytes arrive, the chunk decoder, the change
-//! decoder and the bundle expander answer with a value or an error, never a
+//! Property tests: whatever bytes arrive, the chunk decoders (records and
+//! rollups), the change decoder and the bundle expander answer with a value or an error, never a
 //! panic. The same entry points are cargo-fuzz targets in `fuzz/`.
 
 #![allow(clippy::unwrap_used)]
@@ -57,6 +57,34 @@ proptest! {
         let mut with_magic = b"KSC1".to_vec();
         with_magic.extend(&bytes);
         let _ = wire::decode_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+        let _ = wire::decode_rollup_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+    }
+
+    #[test]
+    fn mutated_rollup_chunks_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut chunk = wire::encode_rollup_chunk(&wire::RollupChunk {
+            vessel_id: "v1".into(),
+            width: wire::RollupWidth::Hour,
+            entries: (0..20)
+                .map(|i| wire::RollupEntry {
+                    seq: i + 1,
+                    tag: format!("tag.{i}"),
+                    start_ms: 1_767_225_600_000 + i as i64 * 3_600_000,
+                    min: Some(1.0),
+                    max: Some(2.0),
+                    mean: Some(1.5),
+                    last: None,
+                    count: 3600,
+                    good: 3600,
+                })
+                .collect(),
+        })
+        .unwrap();
+        for (at, value) in flips {
+            let i = at.index(chunk.len());
+            chunk[i] ^= value | 1;
+        }
+        let _ = wire::decode_rollup_chunk(&chunk, wire::MAX_DECODED_BYTES);
     }
 
     #[test]

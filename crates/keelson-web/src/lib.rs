@@ -10,6 +10,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod chart;
 pub mod error;
 pub mod extract;
 pub mod layout;
