@@ -51,6 +51,7 @@ async fn compacted_hours_reach_the_shore_as_rollups() {
                 } else {
                     Quality::Good
                 },
+                text: None,
             })
             .collect();
         db.insert_samples(&batch).unwrap();

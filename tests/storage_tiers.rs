@@ -54,6 +54,7 @@ async fn old_samples_are_compacted_and_every_view_reads_the_right_tier() {
                 ts: start + Span::seconds(i),
                 value: Some(5.0 + ((i % 600) as f64) * 0.01),
                 quality: Quality::Good,
+                text: None,
             })
             .collect();
         db.insert_samples(&batch).unwrap();

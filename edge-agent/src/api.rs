@@ -21,6 +21,7 @@ pub fn router() -> Router<EdgeState> {
         .route("/api/v1/faults/{id}/comments", post(add_comment))
         .route("/api/v1/tags", get(tags))
         .route("/api/v1/tags/{name}/samples", get(samples))
+        .route("/api/v1/tags/{name}/texts", get(texts))
         .route("/api/v1/sync/status", get(sync_status))
         .route("/api/v1/sync/now", post(sync_now))
 }
@@ -269,6 +270,49 @@ async fn samples(
                 count: when(p.count),
                 good: when(p.good),
             })
+            .collect(),
+    ))
+}
+
+/// One change of a text tag's text.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TextOut {
+    /// When the tag first read this text, RFC 3339.
+    pub ts: DateTime<Utc>,
+    /// The text.
+    pub text: String,
+}
+
+/// What a text tag read over a range: each change, starting with the text
+/// it read when the range began (`from`, `to` and `limit` as for samples).
+async fn texts(
+    State(state): State<EdgeState>,
+    _user: CurrentUser,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SamplesQuery>,
+) -> Result<Json<Vec<TextOut>>, AppError> {
+    if q.resolution.is_some() {
+        return Err(AppError::BadRequest(
+            "texts have no resolution; leave `resolution` out".into(),
+        ));
+    }
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::hours(24));
+    if from > to {
+        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
+    }
+    let limit = q.limit.unwrap_or(10_000).clamp(1, 100_000);
+    let db = state.db.clone();
+    let rows = blocking(move || match db.tag_texts(&name, from, to, limit) {
+        Err(keelson_store::StoreError::NotFound) => {
+            Err(AppError::NotFound(format!("no tag `{name}`")))
+        }
+        other => Ok(other?),
+    })
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(ts, text)| TextOut { ts, text })
             .collect(),
     ))
 }

@@ -278,6 +278,7 @@ pub fn simulate(
                     } else {
                         Quality::Bad
                     },
+                    text: None,
                 });
             }
         }

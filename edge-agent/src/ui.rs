@@ -74,7 +74,12 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
             @for t in &tags {
                 div class={ "tag " (t.quality.as_str()) } data-tag=(t.name) {
                     div.name { a href={ "/tags/" (t.name) } { (t.name) } }
-                    div { span.value { (fmt_value(t.value)) } span.unit { (t.unit) } }
+                    div {
+                        span.value {
+                            @if let Some(text) = &t.text { (text) } @else { (fmt_value(t.value)) }
+                        }
+                        span.unit { (t.unit) }
+                    }
                     div.muted { small.quality { (t.quality.as_str()) } }
                 }
             }

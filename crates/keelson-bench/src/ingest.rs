@@ -71,6 +71,7 @@ fn rounds(names: &[(String, String)]) -> Vec<Vec<Sample>> {
                     ts,
                     value: Some((i * 7 + round) as f64 * 0.1),
                     quality: Quality::Good,
+                    text: None,
                 })
                 .collect()
         })

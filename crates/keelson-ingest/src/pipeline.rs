@@ -139,6 +139,7 @@ impl LatestValues {
                     unit: unit.into(),
                     quality: Quality::Bad,
                     ts: None,
+                    text: None,
                 };
                 (name, value)
             })
@@ -193,6 +194,7 @@ impl LatestValues {
                     continue;
                 }
                 current.value = sample.value;
+                current.text.clone_from(&sample.text);
                 current.quality = sample.quality;
                 current.ts = Some(sample.ts);
                 changed = true;
@@ -520,6 +522,7 @@ mod tests {
             ts: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
             value,
             quality,
+            text: None,
         }
     }
 
@@ -572,12 +575,14 @@ mod tests {
                 ts: now - chrono::Duration::seconds(30),
                 value: Some(1.0),
                 quality: Quality::Good,
+                text: None,
             },
             Sample {
                 tag: "fresh".into(),
                 ts: now,
                 value: Some(2.0),
                 quality: Quality::Good,
+                text: None,
             },
             sample("bad", 0, None, Quality::Bad),
         ]);
@@ -598,6 +603,7 @@ mod tests {
             ts: Utc::now(),
             value: Some(3.0),
             quality: Quality::Good,
+            text: None,
         });
         assert_eq!(latest.get("old").unwrap().quality, Quality::Good);
     }

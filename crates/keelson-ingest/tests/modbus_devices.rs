@@ -189,6 +189,16 @@ async fn every_type_and_order_exceptions_and_a_device_restart() {
     memory.fail(Table::Holding, 500, ExceptionCode::ServerDeviceBusy);
     let mut registers: Vec<RegisterConfig> = expected.iter().map(|(r, _)| r.clone()).collect();
     registers.push(tag("busy", 500, DataType::U16));
+    // A text register that spells a word, not a number: it reads as text.
+    let mut mode = tag("mode", 510, DataType::String);
+    mode.length = 4;
+    memory.set_registers(Table::Holding, 510, &be_words(b"RUNNING\0"));
+    registers.push(mode);
+    // Bytes that are not printable ASCII make it bad, not garbled.
+    let mut garbled = tag("garbled", 520, DataType::String);
+    garbled.length = 1;
+    memory.set_registers(Table::Holding, 520, &[0x41ff]);
+    registers.push(garbled);
 
     let device = ModbusTcpDevice::start("127.0.0.1:0".parse().unwrap(), memory.clone())
         .await
@@ -223,6 +233,21 @@ async fn every_type_and_order_exceptions_and_a_device_restart() {
     .await;
     let busy = value_of(&values, "busy");
     assert_eq!((busy.quality, busy.value), (Quality::Bad, None));
+    let mode = value_of(&values, "mode");
+    assert_eq!(
+        (mode.quality, mode.value, mode.text.as_deref()),
+        (Quality::Good, None, Some("RUNNING"))
+    );
+    let garbled = value_of(&values, "garbled");
+    assert_eq!((garbled.quality, garbled.text), (Quality::Bad, None));
+    let text_of = |tag: &str| {
+        sink.stored()
+            .iter()
+            .find(|s| s.tag == tag && s.text.is_some())
+            .and_then(|s| s.text.clone())
+    };
+    assert_eq!(text_of("mode").as_deref(), Some("RUNNING"));
+    assert!(text_of("garbled").is_none());
     // The exception is counted as such and did not cost the connection.
     assert!(errors(&handle.metrics, "plc", "exception") > 0);
     assert_eq!(errors(&handle.metrics, "plc", "connect"), 0);

@@ -55,6 +55,10 @@ pub struct Sample {
     pub value: Option<f64>,
     /// How far the value can be trusted.
     pub quality: Quality,
+    /// For a text tag (an ASCII string register, say), the text as read;
+    /// `value` is then the number it spells, if it spells one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The latest value of a tag, as shown on the dashboard and by `GET /api/v1/tags`.
@@ -70,4 +74,7 @@ pub struct TagValue {
     pub quality: Quality,
     /// When the latest sample was taken.
     pub ts: Option<DateTime<Utc>>,
+    /// For a text tag, the latest text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }

@@ -398,6 +398,7 @@ mod tests {
                 ts: Utc.timestamp_millis_opt(i * 1000).single().expect("ts"),
                 value: Some(i as f64),
                 quality: Quality::Good,
+                text: None,
             })
             .collect()
     }

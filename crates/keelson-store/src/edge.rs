@@ -103,6 +103,42 @@ impl Db {
             .collect())
     }
 
+    /// A text tag's texts in `[from, to]` as (time, text), oldest first, at
+    /// most `limit`, each where it changed; the text before the range, if
+    /// any, comes first so the range starts with what the tag read.
+    /// Returns `NotFound` for an unknown tag.
+    pub fn tag_texts(
+        &self,
+        tag: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(DateTime<Utc>, String)>, StoreError> {
+        let conn = self.reader()?;
+        let id: i64 = conn
+            .prepare_cached("SELECT id FROM tags WHERE name = ?1")?
+            .query_row([tag], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT ts_ms, text FROM (
+                 SELECT ts_ms, text FROM tag_texts WHERE tag_id = ?1 AND ts_ms < ?2
+                 ORDER BY ts_ms DESC LIMIT 1)
+             UNION ALL
+             SELECT ts_ms, text FROM tag_texts WHERE tag_id = ?1 AND ts_ms >= ?2 AND ts_ms <= ?3
+             ORDER BY ts_ms LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![id, ms(from), ms(to), limit], |r| {
+            Ok((
+                Utc.timestamp_millis_opt(r.get(0)?)
+                    .single()
+                    .unwrap_or_default(),
+                r.get::<_, String>(1)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many samples are stored, as rows and in blocks.
     pub fn sample_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
@@ -251,8 +287,27 @@ fn insert_batch(conn: &mut rusqlite::Connection, samples: &[Sample]) -> Result<(
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO samples (key, value, quality) VALUES (?1, ?2, ?3)",
         )?;
-        for (key, s) in rows {
+        for (key, s) in &rows {
             insert.execute(params![key, s.value, s.quality.code()])?;
+        }
+        let mut last_text = tx.prepare_cached(
+            "SELECT text FROM tag_texts WHERE tag_id = ?1 AND ts_ms <= ?2 ORDER BY ts_ms DESC LIMIT 1",
+        )?;
+        let mut put_text = tx.prepare_cached(
+            "INSERT OR REPLACE INTO tag_texts (tag_id, ts_ms, text) VALUES (?1, ?2, ?3)",
+        )?;
+        for s in samples {
+            let Some(text) = &s.text else { continue };
+            let Some(&id) = ids.get(s.tag.as_str()) else {
+                continue;
+            };
+            let ts_ms = ms(s.ts);
+            let before: Option<String> = last_text
+                .query_row(params![id, ts_ms], |r| r.get(0))
+                .optional()?;
+            if before.as_deref() != Some(text.as_str()) {
+                put_text.execute(params![id, ts_ms, text])?;
+            }
         }
     }
     tx.commit()?;
@@ -276,6 +331,7 @@ mod tests {
             ts: t0 + chrono::Duration::seconds(i),
             value: Some(v),
             quality: Quality::Good,
+            text: None,
         };
         db.insert_samples(&[s(0, 1.0), s(1, 2.0), s(2, 3.0)])
             .expect("insert");
@@ -309,6 +365,51 @@ mod tests {
             got.iter().map(|s| s.value).collect::<Vec<_>>(),
             vec![Some(1.0), Some(2.5), Some(3.0), Some(4.0), Some(5.5)]
         );
+    }
+
+    #[test]
+    fn texts_are_kept_where_they_change() {
+        let (_dir, db) = open(Site::Edge);
+        let t0 = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .expect("ts");
+        let at = |i: i64| t0 + chrono::Duration::seconds(i);
+        let s = |i: i64, text: &str| Sample {
+            tag: "ge1.mode".into(),
+            ts: at(i),
+            value: None,
+            quality: Quality::Good,
+            text: Some(text.into()),
+        };
+        db.insert_samples(&[s(0, "STANDBY"), s(1, "STANDBY"), s(2, "RUNNING")])
+            .expect("insert");
+        db.insert_samples(&[s(3, "RUNNING"), s(4, "STANDBY")])
+            .expect("insert");
+        let all = db.tag_texts("ge1.mode", at(0), at(10), 100).expect("q");
+        assert_eq!(
+            all,
+            vec![
+                (at(0), "STANDBY".to_owned()),
+                (at(2), "RUNNING".to_owned()),
+                (at(4), "STANDBY".to_owned())
+            ]
+        );
+        // A range starts with what the tag read when it began.
+        let later = db.tag_texts("ge1.mode", at(3), at(10), 100).expect("q");
+        assert_eq!(
+            later,
+            vec![(at(2), "RUNNING".to_owned()), (at(4), "STANDBY".to_owned())]
+        );
+        // Every reading is still a sample, for the counts and the quality.
+        assert_eq!(
+            db.samples("ge1.mode", at(0), at(10), 100).expect("q").len(),
+            5
+        );
+        assert!(matches!(
+            db.tag_texts("nope", at(0), at(1), 1),
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[test]

@@ -28,6 +28,10 @@ const EDGE: &[Migration] = &[
         "edge/0004_time_ordered_samples",
         include_str!("../../../schema/edge/0004_time_ordered_samples.sql"),
     ),
+    (
+        "edge/0005_tag_texts",
+        include_str!("../../../schema/edge/0005_tag_texts.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[

@@ -779,6 +779,10 @@ impl Db {
             params![bucket, tier.tier()],
         )?;
         add_bytes(&tx, tier.tier(), -freed)?;
+        if tier == Resolution::Raw {
+            // A text tag's history is raw data: it goes with its hour.
+            tx.execute("DELETE FROM tag_texts WHERE ts_ms < ?1", [bucket + HOUR_MS])?;
+        }
         tx.commit()?;
         tracing::info!(
             tier = tier.as_str(),
@@ -1052,6 +1056,7 @@ mod tests {
                 } else {
                     Quality::Good
                 },
+                text: None,
             })
             .collect()
     }

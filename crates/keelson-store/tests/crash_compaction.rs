@@ -70,6 +70,7 @@ fn crash_child() {
                         .expect("ts"),
                     value: Some(value(t, x)),
                     quality: Quality::Good,
+                    text: None,
                 })
             })
             .collect();

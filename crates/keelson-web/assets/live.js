@@ -18,7 +18,9 @@
           var el = document.querySelector('[data-tag="' + CSS.escape(t.name) + '"]');
           if (!el) return;
           el.className = "tag " + t.quality;
-          el.querySelector(".value").firstChild.nodeValue = fmt(t.value);
+          // A text tag shows its text, like the server-rendered page.
+          el.querySelector(".value").firstChild.nodeValue =
+            typeof t.text === "string" ? t.text : fmt(t.value);
           var q = el.querySelector(".quality");
           if (q) q.textContent = t.quality;
         });

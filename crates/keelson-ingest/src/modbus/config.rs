@@ -4,8 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::decode::decode_registers;
 pub use super::decode::{DataType, DecodeError, WordOrder};
+use super::decode::{DecodeError as TextError, decode_registers, decode_text};
 use crate::ConfigError;
 
 /// How the agent reaches a Modbus device.
@@ -223,6 +223,18 @@ impl RegisterConfig {
             self.length,
         )?;
         self.scaled(raw)
+    }
+
+    /// The text of a `string` register, `None` for every other type.
+    pub fn text_value(&self, words: &[u16], order: WordOrder) -> Option<Result<String, TextError>> {
+        (self.data_type == DataType::String).then(|| {
+            let needed = usize::from(self.length);
+            let words = words.get(..needed).ok_or(TextError::TooShort {
+                needed,
+                got: words.len(),
+            })?;
+            decode_text(words, self.order.unwrap_or(order))
+        })
     }
 
     /// Applies scale and offset to a raw value.

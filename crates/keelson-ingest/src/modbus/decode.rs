@@ -109,6 +109,9 @@ pub enum DecodeError {
     /// A string register held something other than a number.
     #[error("text {0:?} is not a number")]
     NotANumber(String),
+    /// A string register held a byte that is not printable ASCII.
+    #[error("text holds byte {0:#04x}, which is not printable ASCII")]
+    NotAscii(u8),
 }
 
 /// The words of a value in `abcd` order: most significant first, each word
@@ -178,9 +181,18 @@ fn assemble_for(words: &[u16], data_type: DataType, order: WordOrder) -> u64 {
     assemble(words, order)
 }
 
-/// ASCII text, two characters per register, trimmed of spaces and NULs and
-/// parsed as a number.
+/// The number a text register spells, for trends and alarms.
 fn decode_string(words: &[u16], order: WordOrder) -> Result<f64, DecodeError> {
+    let text = decode_text(words, order)?;
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(DecodeError::NotANumber(text.chars().take(32).collect())),
+    }
+}
+
+/// ASCII text, two characters per register, trimmed of spaces and NULs.
+/// Anything but printable ASCII is refused rather than guessed at.
+pub fn decode_text(words: &[u16], order: WordOrder) -> Result<String, DecodeError> {
     // Text runs first register first; only the byte order inside a register
     // varies between devices.
     let bytes: Vec<u8> = words
@@ -194,12 +206,17 @@ fn decode_string(words: &[u16], order: WordOrder) -> Result<f64, DecodeError> {
             w.to_be_bytes()
         })
         .collect();
-    let text = String::from_utf8_lossy(&bytes);
-    let trimmed = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-    match trimmed.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(DecodeError::NotANumber(trimmed.chars().take(32).collect())),
+    let trimmed = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(&bytes[..], |end| &bytes[..end]);
+    if let Some(&bad) = trimmed
+        .iter()
+        .find(|b| !(b.is_ascii_graphic() || **b == b' '))
+    {
+        return Err(DecodeError::NotAscii(bad));
     }
+    Ok(String::from_utf8_lossy(trimmed).trim().to_owned())
 }
 
 fn bool_value(b: bool) -> f64 {
@@ -286,6 +303,25 @@ mod tests {
             d(&text, DataType::String, 0),
             Err(DecodeError::NotANumber(_))
         ));
+        // As text, it reads as it is; the first NUL ends it; bytes outside
+        // printable ASCII are refused.
+        assert_eq!(decode_text(&text, WordOrder::Abcd), Ok("FAULT".into()));
+        assert_eq!(
+            decode_text(&be_words(b"ON\0xyz"), WordOrder::Abcd),
+            Ok("ON".into())
+        );
+        assert_eq!(
+            decode_text(&[u16::from_be_bytes(*b"NO")], WordOrder::Badc),
+            Ok("ON".into())
+        );
+        assert_eq!(
+            decode_text(&be_words(b"A\x07"), WordOrder::Abcd),
+            Err(DecodeError::NotAscii(7))
+        );
+        assert_eq!(
+            decode_text(&be_words(&[b'A', 0xC3]), WordOrder::Abcd),
+            Err(DecodeError::NotAscii(0xC3))
+        );
         assert_eq!(
             d(&[1], DataType::U32, 0),
             Err(DecodeError::TooShort { needed: 2, got: 1 })

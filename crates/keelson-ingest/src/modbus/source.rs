@@ -480,14 +480,29 @@ impl ModbusSource {
             } else {
                 register.engineering_value(words.get(offset..).unwrap_or(&[]), self.device.order)
             };
-            samples.push(match value {
-                Ok(value) => Sample {
+            let text = if kind.is_bits() {
+                None
+            } else {
+                register.text_value(words.get(offset..).unwrap_or(&[]), self.device.order)
+            };
+            samples.push(match (value, text) {
+                // A text register is good when it reads as text; its value
+                // is the number it spells, if any.
+                (value, Some(Ok(text))) => Sample {
+                    tag: register.tag.clone(),
+                    ts,
+                    value: value.ok(),
+                    quality: Quality::Good,
+                    text: Some(text),
+                },
+                (Ok(value), None) => Sample {
                     tag: register.tag.clone(),
                     ts,
                     value: Some(value),
                     quality: Quality::Good,
+                    text: None,
                 },
-                Err(e) => {
+                (Err(e), None) | (_, Some(Err(e))) => {
                     self.metrics.error(&self.device.name, "decode");
                     self.decode_log
                         .decode_failed(&self.device.name, &register.tag, &e.to_string());
@@ -566,6 +581,7 @@ fn bad_sample(register: &RegisterConfig, ts: chrono::DateTime<Utc>) -> Sample {
         ts,
         value: None,
         quality: Quality::Bad,
+        text: None,
     }
 }
 

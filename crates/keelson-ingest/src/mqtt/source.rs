@@ -161,6 +161,7 @@ impl MqttSource {
                     ts: ts.unwrap_or(arrived),
                     value: Some(value),
                     quality: Quality::Good,
+                    text: None,
                 },
                 Err(e) => {
                     self.metrics.error(&self.broker.name, "decode");
@@ -172,6 +173,7 @@ impl MqttSource {
                         ts: arrived,
                         value: None,
                         quality: Quality::Bad,
+                        text: None,
                     }
                 }
             };
