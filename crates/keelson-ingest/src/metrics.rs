@@ -29,7 +29,10 @@ pub struct ErrorLabels {
     /// The device or broker name from the configuration.
     pub source: String,
     /// What went wrong: `connect`, `timeout`, `transport`, `exception`,
-    /// `decode`, `sink`.
+    /// `decode`, `sink`; for OPC-UA also `certificate` (the server's or the
+    /// agent's own), `status` (the server reported a bad value),
+    /// `subscription` (a subscription or monitored item the server refused)
+    /// and `read` (a failed poll).
     pub kind: String,
 }
 
