@@ -670,7 +670,14 @@ impl OpcuaSource {
                         connected = true;
                         marked_bad = false;
                         self.connected(new_session);
-                        if subscribing && !subscribed {
+                        if subscribed {
+                            // The library moved or re-created the
+                            // subscription while connecting, but its new
+                            // publishing loop waits for a trigger before it
+                            // asks the server for notifications; without
+                            // this, values would never flow again.
+                            session.trigger_publish_now();
+                        } else if subscribing {
                             match self.subscribe(&session, &data_tx).await {
                                 Some(rest) => {
                                     subscribed = true;
