@@ -48,7 +48,7 @@ pub struct IngestMetrics {
     /// Sample groups waiting in the channel to the writer.
     pub queue_depth: Gauge,
     /// Samples lost: a failed write, or a full queue for sources that cannot
-    /// wait (MQTT QoS 0).
+    /// wait (MQTT QoS 0, OPC-UA data changes).
     pub dropped: Counter,
 }
 
