@@ -30,7 +30,8 @@ pub struct ErrorLabels {
     pub source: String,
     /// What went wrong: `connect`, `timeout`, `transport`, `exception`,
     /// `decode`, `sink`; for OPC-UA also `certificate` (the server's or the
-    /// agent's own), `status` (the server reported a bad value),
+    /// agent's own), `login` (user name and password refused), `status`
+    /// (the server reported a bad value),
     /// `subscription` (a subscription or monitored item the server refused)
     /// and `read` (a failed poll).
     pub kind: String,

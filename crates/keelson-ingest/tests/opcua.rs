@@ -366,6 +366,42 @@ async fn an_untrusted_server_is_refused_until_its_certificate_is_moved() {
 }
 
 #[tokio::test]
+async fn a_wrong_password_is_refused_without_samples() {
+    let server = OpcuaTestServer::start().await.unwrap();
+    let pki = tempfile::tempdir().unwrap();
+    server.trust_in(pki.path()).unwrap();
+    let mut secure = source(
+        &server,
+        "secure",
+        pki.path(),
+        vec![tag(&server, "sec.double", "Double")],
+    );
+    secure.security_policy = SecurityPolicy::Basic256Sha256;
+    secure.security_mode = SecurityMode::SignAndEncrypt;
+    secure.username = Some(USERNAME.into());
+    secure.password = Some("not the password".into());
+    let sink = Arc::new(VecSink::default());
+    let cancel = CancellationToken::new();
+    let handle = start(&config(vec![secure]), sink.clone(), cancel.clone()).unwrap();
+
+    poll_until("the login refused", || {
+        errors(&handle.metrics, "secure", "login") >= 1
+    })
+    .await;
+    assert_eq!(
+        handle.latest.get("sec.double").unwrap().quality,
+        Quality::Bad
+    );
+    assert!(sink.stored().iter().all(|s| s.quality == Quality::Bad));
+    assert_eq!(errors(&handle.metrics, "secure", "certificate"), 0);
+
+    cancel.cancel();
+    handle.join().await;
+    let mut server = server;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_server_restart_recreates_the_subscription() {
     let mut server = OpcuaTestServer::start().await.unwrap();
     let pki = tempfile::tempdir().unwrap();

@@ -338,6 +338,17 @@ fn is_certificate_refusal(status: StatusCode) -> bool {
     )
 }
 
+/// Whether a status says the server refused the user name and password
+/// (or an anonymous session).
+fn is_login_refusal(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BadUserAccessDenied
+            | StatusCode::BadIdentityTokenInvalid
+            | StatusCode::BadIdentityTokenRejected
+    )
+}
+
 /// How a session ended.
 enum SessionEnd {
     /// The agent is stopping (or the pipeline closed).
@@ -428,14 +439,15 @@ impl OpcuaSource {
     /// server certificate says where it is and how to trust it.
     fn connect_failed(&mut self, status: StatusCode, detail: &str) {
         let certificate = is_certificate_refusal(status);
-        self.metrics.error(
-            &self.server.name,
-            if certificate {
-                "certificate"
-            } else {
-                "connect"
-            },
-        );
+        let login = is_login_refusal(status);
+        let kind = if certificate {
+            "certificate"
+        } else if login {
+            "login"
+        } else {
+            "connect"
+        };
+        self.metrics.error(&self.server.name, kind);
         if self.down_logged && self.last_failure == Some(status) {
             tracing::debug!(server = %self.name(), status = %status, "opc-ua server still unreachable");
             return;
@@ -453,6 +465,14 @@ impl OpcuaSource {
                 "opc-ua server certificate refused; if it is the right server, move its \
                  certificate from the rejected folder to the trusted folder (or set \
                  trust_server_certs = true); retrying with back-off"
+            );
+        } else if login {
+            tracing::error!(
+                server = %self.name(),
+                status = %status,
+                user = self.server.username.as_deref().unwrap_or("(anonymous)"),
+                "opc-ua server refused the login; check username and password \
+                 (or whether it allows anonymous sessions); retrying with back-off"
             );
         } else {
             tracing::warn!(
