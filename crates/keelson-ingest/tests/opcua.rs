@@ -128,6 +128,14 @@ fn encoded(metrics: &IngestMetrics) -> String {
     text
 }
 
+/// The value of the series whose line starts with `prefix`.
+fn series(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
 #[tokio::test]
 async fn subscription_delivers_typed_scaled_values_and_bad_status() {
     let server = OpcuaTestServer::start().await.unwrap();
@@ -243,6 +251,62 @@ async fn polling_reads_every_tag() {
         text.contains("ingest_poll_latency_seconds_count{source=\"poller\"}"),
         "{text}"
     );
+
+    cancel.cancel();
+    handle.join().await;
+    let mut server = server;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tags_the_server_will_not_monitor_are_polled() {
+    let server = OpcuaTestServer::start().await.unwrap();
+    let pki = tempfile::tempdir().unwrap();
+    // A percent deadband needs the variable's EURange, which the test
+    // server does not give, and a node that does not exist cannot be
+    // monitored at all.
+    let mut percent = tag(&server, "double.percent", "Double");
+    percent.deadband = Some(5.0);
+    percent.deadband_type = DeadbandType::Percent;
+    let tags = vec![
+        tag(&server, "int32", "Int32"),
+        percent,
+        tag(&server, "missing", "Missing"),
+    ];
+    let mut subscribed = source(&server, "plc", pki.path(), tags);
+    subscribed.poll_interval_ms = 100;
+    let sink = Arc::new(VecSink::default());
+    let cancel = CancellationToken::new();
+    let handle = start(&config(vec![subscribed]), sink.clone(), cancel.clone()).unwrap();
+
+    wait_until(&handle.latest, "monitored and polled tags good", |values| {
+        good(values, "int32") && good(values, "double.percent")
+    })
+    .await;
+    assert!(errors(&handle.metrics, "plc", "subscription") >= 1);
+    // The refused tag is read by polling, in subscription mode.
+    poll_until("repeated polls", || {
+        series(
+            &encoded(&handle.metrics),
+            "ingest_poll_latency_seconds_count{source=\"plc\"}",
+        )
+        .is_some_and(|polls| polls >= 3.0)
+    })
+    .await;
+    // The node that does not exist is bad, whether the server refused to
+    // monitor it or reports its status through the subscription.
+    poll_until("the missing node reported", || {
+        handle.latest.get("missing").unwrap().ts.is_some()
+    })
+    .await;
+    assert!(
+        sink.stored()
+            .iter()
+            .filter(|s| s.tag == "missing")
+            .all(|s| s.quality == Quality::Bad)
+    );
+    assert_eq!(handle.latest.get("missing").unwrap().quality, Quality::Bad);
+    assert!(errors(&handle.metrics, "plc", "status") >= 1);
 
     cancel.cancel();
     handle.join().await;
