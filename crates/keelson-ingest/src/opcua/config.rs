@@ -261,12 +261,10 @@ fn check_endpoint_url(url: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("names no host".into());
     }
-    if let Some(port) = port
-        && !matches!(port.parse::<u16>(), Ok(p) if p != 0)
-    {
-        return Err(format!("`{port}` is not a port number"));
+    match port.map(|p| (p, p.parse::<u16>())) {
+        Some((port, Ok(0) | Err(_))) => Err(format!("`{port}` is not a port number")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn default_interval_ms() -> u64 {

@@ -401,8 +401,9 @@ impl OpcuaSource {
             .collect()
     }
 
-    /// The sample of tag `index` from one data value; `read_at` stamps
-    /// polled values (see the README: a poll is stamped with its time).
+    /// The sample of tag `index` from one data value. `read_at` is the time
+    /// of a poll: a polled value is stamped with it, as a Modbus read is, so
+    /// a value that has not changed for hours still counts as fresh.
     fn sample(
         &mut self,
         index: usize,
