@@ -338,6 +338,27 @@ fn is_certificate_refusal(status: StatusCode) -> bool {
     )
 }
 
+/// What to do about a refused server certificate.
+fn certificate_hint(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BadCertificateUntrusted | StatusCode::BadSecurityChecksFailed => {
+            "it is not trusted; if it is the right server, move its certificate from the \
+             rejected folder to the trusted folder (or set trust_server_certs = true)"
+        }
+        StatusCode::BadCertificateHostNameInvalid => {
+            "it does not name the host of endpoint_url; use a host name or address the \
+             certificate lists"
+        }
+        StatusCode::BadCertificateUriInvalid => {
+            "its application URI differs from the one the server announces"
+        }
+        StatusCode::BadCertificateTimeInvalid => {
+            "it has expired or is not valid yet; check the certificate and both clocks"
+        }
+        _ => "it is malformed or does not match the server's announced certificate",
+    }
+}
+
 /// Whether a status says the server refused the user name and password
 /// (or an anonymous session).
 fn is_login_refusal(status: StatusCode) -> bool {
@@ -463,9 +484,8 @@ impl OpcuaSource {
                 status = %status,
                 rejected = %rejected.display(),
                 trusted = %trusted.display(),
-                "opc-ua server certificate refused; if it is the right server, move its \
-                 certificate from the rejected folder to the trusted folder (or set \
-                 trust_server_certs = true); retrying with back-off"
+                "opc-ua server certificate refused: {}; retrying with back-off",
+                certificate_hint(status)
             );
         } else if login {
             tracing::error!(
