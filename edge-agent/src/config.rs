@@ -167,6 +167,33 @@ mod tests {
         assert!(!c.sync.enabled);
     }
 
+    /// The default file documents each ingest source with a commented-out
+    /// example; with the comment marks taken off they must be valid.
+    #[test]
+    fn commented_ingest_examples_parse() {
+        let is_toml = |line: &str| {
+            line.starts_with('[')
+                || line.split_once(" = ").is_some_and(|(key, _)| {
+                    key.trim()
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+        };
+        let text: String = DEFAULT_CONFIG
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if is_toml(rest) => rest,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let c = EdgeConfig::parse("examples", &text).expect("examples");
+        assert_eq!(c.ingest.modbus.len(), 1);
+        assert_eq!(c.ingest.mqtt.len(), 1);
+        assert_eq!(c.ingest.opcua.len(), 1);
+        assert_eq!(c.ingest.opcua[0].tags[0].deadband, Some(0.05));
+    }
+
     #[test]
     fn errors_name_file_line_column_and_key() {
         let text = DEFAULT_CONFIG.replace("interval_secs = 300", "interval_secs = \"often\"");

@@ -190,6 +190,10 @@ impl RunningEdge {
     }
 }
 
+/// The OPC-UA PKI directory inside the data directory: the agent's own
+/// certificate and key, and the trusted and rejected server certificates.
+pub const OPCUA_PKI_DIR: &str = "opcua-pki";
+
 /// Takes the data directory's run lock (refused when another agent holds
 /// it), opens the database, starts ingest, the HTTP server and the sync
 /// client.
@@ -218,7 +222,11 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
             "Sample batches the database refused",
         ),
     });
-    let ingest = keelson_ingest::start(&config.ingest, sink, cancel.child_token())
+    // OPC-UA servers share the agent's own certificate and trust store in
+    // the data directory unless the configuration names another place.
+    let mut ingest_config = config.ingest.clone();
+    ingest_config.set_default_pki_dir(&data_dir.join(OPCUA_PKI_DIR));
+    let ingest = keelson_ingest::start(&ingest_config, sink, cancel.child_token())
         .context("starting ingest")?;
     metrics.register_with(|registry| ingest.metrics.register(registry));
 

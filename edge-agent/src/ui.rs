@@ -68,7 +68,7 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
         h1 { (state.config.vessel.name) }
         h2 { "Live readings" }
         @if tags.is_empty() {
-            p.muted { "No sensors configured. Add [[ingest.modbus]] devices to the configuration." }
+            p.muted { "No sensors configured. Add Modbus devices, MQTT brokers or OPC-UA servers ([[ingest.modbus]], [[ingest.mqtt]], [[ingest.opcua]]) to the configuration." }
         }
         div.grid {
             @for t in &tags {

@@ -10,7 +10,8 @@
 //!
 //! Each protocol lives in its own folder with `config.rs`, `source.rs` and
 //! `mod.rs`: Modbus TCP and RTU in [`modbus`], MQTT (plain, JSON and
-//! Sparkplug B payloads) in [`mqtt`]. Every source task feeds the same bounded
+//! Sparkplug B payloads) in [`mqtt`], OPC-UA (subscriptions and polling) in
+//! [`opcua`]. Every source task feeds the same bounded
 //! channel. Listeners (the UI's live view, later alarms) watch
 //! [`LatestValues`]; a stale rule there marks tags that stop updating.
 //!
@@ -21,13 +22,14 @@
 //!
 //! [`Sample`]: keelson_model::Sample
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
 pub mod metrics;
 pub mod modbus;
 pub mod mqtt;
+pub mod opcua;
 pub mod pipeline;
 mod ratelog;
 
@@ -36,6 +38,7 @@ pub use modbus::{
     DataType, ModbusDeviceConfig, Parity, RegisterConfig, RegisterKind, Transport, WordOrder,
 };
 pub use mqtt::{MqttBrokerConfig, MqttTagConfig, PayloadFormat, Qos};
+pub use opcua::{OpcuaServerConfig, OpcuaTagConfig};
 pub use pipeline::{IngestHandle, LatestValues, SampleSink, SinkError, start};
 
 /// The `[ingest]` section of the agent's configuration.
@@ -63,6 +66,9 @@ pub struct IngestConfig {
     /// MQTT brokers to subscribe to, each with its own tags.
     #[serde(default)]
     pub mqtt: Vec<MqttBrokerConfig>,
+    /// OPC-UA servers to read, each with its own tags.
+    #[serde(default)]
+    pub opcua: Vec<OpcuaServerConfig>,
 }
 
 impl Default for IngestConfig {
@@ -71,6 +77,7 @@ impl Default for IngestConfig {
             stale_after_ms: default_stale_after_ms(),
             modbus: Vec::new(),
             mqtt: Vec::new(),
+            opcua: Vec::new(),
         }
     }
 }
@@ -136,7 +143,41 @@ impl IngestConfig {
                 tags.insert(tag.tag.as_str(), tag_path);
             }
         }
+        for (index, server) in self.opcua.iter().enumerate() {
+            let path = format!("ingest.opcua[{index}]");
+            server.validate(&path)?;
+            if device_names.insert(server.name.as_str(), index).is_some() {
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!(
+                        "source name `{}` is already used by another source",
+                        server.name
+                    ),
+                ));
+            }
+            for (tag_index, tag) in server.tags.iter().enumerate() {
+                let tag_path = format!("{path}.tags[{tag_index}].tag");
+                if let Some(first) = tags.get(tag.tag.as_str()) {
+                    return Err(ConfigError::new(
+                        tag_path,
+                        format!("tag `{}` is already defined at {first}", tag.tag),
+                    ));
+                }
+                tags.insert(tag.tag.as_str(), tag_path);
+            }
+        }
         Ok(())
+    }
+
+    /// Gives every OPC-UA server without a `pki_dir` the directory `dir`,
+    /// so all of them share the agent's one certificate and trust store. The
+    /// agent passes `opcua-pki` in its data directory.
+    pub fn set_default_pki_dir(&mut self, dir: &Path) {
+        for server in &mut self.opcua {
+            if server.pki_dir.is_none() {
+                server.pki_dir = Some(dir.to_path_buf());
+            }
+        }
     }
 
     /// Every configured tag with its engineering unit, in configuration order.
@@ -153,7 +194,13 @@ impl IngestConfig {
                 .iter()
                 .map(|tag| (tag.tag.as_str(), tag.unit.as_str()))
         });
-        modbus.chain(mqtt)
+        let opcua = self.opcua.iter().flat_map(|server| {
+            server
+                .tags
+                .iter()
+                .map(|tag| (tag.tag.as_str(), tag.unit.as_str()))
+        });
+        modbus.chain(mqtt).chain(opcua)
     }
 }
 
@@ -329,6 +376,133 @@ mod tests {
             error_path(|c| c.modbus[1].registers.clear()),
             "ingest.modbus[1].registers"
         );
+    }
+
+    const OPCUA_EXAMPLE: &str = r#"
+        [[ingest.opcua]]
+        name = "ams"
+        endpoint_url = "opc.tcp://10.0.10.30:4840/"
+        security_policy = "basic256sha256"
+        security_mode = "sign_and_encrypt"
+        username = "keelson"
+        password = "secret"
+
+        [[ingest.opcua.tags]]
+        tag = "me.rpm"
+        node_id = "ns=2;s=Engine.Rpm"
+        sampling_interval_ms = 250
+        deadband = 0.5
+        unit = "rpm"
+
+        [[ingest.opcua.tags]]
+        tag = "me.running"
+        node_id = "ns=2;i=1042"
+        deadband = 2
+        deadband_type = "percent"
+
+        [[ingest.opcua]]
+        name = "bridge"
+        endpoint_url = "opc.tcp://bridge.local:4840"
+        mode = "poll"
+        poll_interval_ms = 2000
+
+        [[ingest.opcua.tags]]
+        tag = "nav.sog"
+        node_id = "ns=1;s=SOG"
+        scale = 0.514
+    "#;
+
+    fn opcua_example() -> IngestConfig {
+        toml::from_str::<File>(OPCUA_EXAMPLE).unwrap().ingest
+    }
+
+    #[test]
+    fn parses_opcua_servers_with_defaults() {
+        use crate::opcua::{DeadbandType, ReadMode, SecurityMode, SecurityPolicy};
+        let mut config = opcua_example();
+        assert!(config.validate().is_ok());
+        let ams = &config.opcua[0];
+        assert_eq!(ams.security_policy, SecurityPolicy::Basic256Sha256);
+        assert_eq!(ams.security_mode, SecurityMode::SignAndEncrypt);
+        assert_eq!(ams.mode, ReadMode::Subscription);
+        assert_eq!(ams.publishing_interval_ms, 1000);
+        assert!(!ams.trust_server_certs);
+        assert_eq!(ams.tags[0].sampling_interval_ms, Some(250));
+        assert_eq!(ams.tags[0].deadband, Some(0.5));
+        assert_eq!(ams.tags[0].deadband_type, DeadbandType::Absolute);
+        assert_eq!(ams.tags[1].deadband_type, DeadbandType::Percent);
+        let bridge = &config.opcua[1];
+        assert_eq!(bridge.security_policy, SecurityPolicy::None);
+        assert_eq!(bridge.mode, ReadMode::Poll);
+        assert_eq!(bridge.username, None);
+        assert_eq!(
+            config.tags().collect::<Vec<_>>(),
+            vec![("me.rpm", "rpm"), ("me.running", ""), ("nav.sog", "")]
+        );
+        // The OPC-UA spellings of the security settings are accepted too.
+        let spelled = OPCUA_EXAMPLE
+            .replace(r#""basic256sha256""#, r#""Basic256Sha256""#)
+            .replace(r#""sign_and_encrypt""#, r#""SignAndEncrypt""#);
+        assert_eq!(toml::from_str::<File>(&spelled).unwrap().ingest, config);
+        config.set_default_pki_dir(Path::new("/var/lib/keelson/opcua-pki"));
+        assert_eq!(
+            config.opcua[0].pki_dir.as_deref(),
+            Some(Path::new("/var/lib/keelson/opcua-pki"))
+        );
+    }
+
+    #[test]
+    fn opcua_errors_name_the_key() {
+        let typo = OPCUA_EXAMPLE.replace("sampling_interval_ms", "sampling_ms");
+        assert!(toml::from_str::<File>(&typo).is_err());
+        let bad_policy = OPCUA_EXAMPLE.replace(r#""basic256sha256""#, r#""basic128rsa15""#);
+        assert!(toml::from_str::<File>(&bad_policy).is_err());
+        let path = |edit: fn(&mut IngestConfig)| {
+            let mut config = opcua_example();
+            edit(&mut config);
+            config.validate().unwrap_err().path
+        };
+        assert_eq!(
+            path(|c| c.opcua[0].endpoint_url = "http://10.0.10.30".into()),
+            "ingest.opcua[0].endpoint_url"
+        );
+        assert_eq!(
+            path(|c| c.opcua[0].security_mode = crate::opcua::SecurityMode::None),
+            "ingest.opcua[0].security_mode"
+        );
+        assert_eq!(
+            path(|c| c.opcua[1].security_mode = crate::opcua::SecurityMode::Sign),
+            "ingest.opcua[1].security_mode"
+        );
+        assert_eq!(
+            path(|c| c.opcua[0].password = None),
+            "ingest.opcua[0].password"
+        );
+        assert_eq!(
+            path(|c| c.opcua[0].tags[0].node_id = "Engine.Rpm".into()),
+            "ingest.opcua[0].tags[0].node_id"
+        );
+        assert_eq!(
+            path(|c| c.opcua[0].tags[1].deadband = Some(150.0)),
+            "ingest.opcua[0].tags[1].deadband"
+        );
+        assert_eq!(
+            path(|c| c.opcua[0].tags[0].deadband = Some(-1.0)),
+            "ingest.opcua[0].tags[0].deadband"
+        );
+        assert_eq!(
+            path(|c| c.opcua[1].poll_interval_ms = 0),
+            "ingest.opcua[1].poll_interval_ms"
+        );
+        assert_eq!(
+            path(|c| c.opcua[1].tags[0].tag = "me.rpm".into()),
+            "ingest.opcua[1].tags[0].tag"
+        );
+        assert_eq!(
+            path(|c| c.opcua[1].name = "ams".into()),
+            "ingest.opcua[1].name"
+        );
+        assert_eq!(path(|c| c.opcua[1].tags.clear()), "ingest.opcua[1].tags");
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub struct ErrorLabels {
     /// The device or broker name from the configuration.
     pub source: String,
     /// What went wrong: `connect`, `timeout`, `transport`, `exception`,
-    /// `decode`, `sink`.
+    /// `decode`, `sink`; for OPC-UA also `certificate` (the server's or the
+    /// agent's own), `login` (user name and password refused), `status`
+    /// (the server reported a bad value),
+    /// `subscription` (a subscription or monitored item the server refused)
+    /// and `read` (a failed poll).
     pub kind: String,
 }
 
@@ -45,7 +49,7 @@ pub struct IngestMetrics {
     /// Sample groups waiting in the channel to the writer.
     pub queue_depth: Gauge,
     /// Samples lost: a failed write, or a full queue for sources that cannot
-    /// wait (MQTT QoS 0).
+    /// wait (MQTT QoS 0, OPC-UA data changes).
     pub dropped: Counter,
 }
 

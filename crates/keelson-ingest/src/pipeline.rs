@@ -33,7 +33,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{IngestConfig, IngestError, metrics::IngestMetrics, modbus, mqtt};
+use crate::{IngestConfig, IngestError, metrics::IngestMetrics, modbus, mqtt, opcua};
 
 /// The most samples written in one batch. Large batches amortise the cost of
 /// a SQLite commit; the delay below bounds how long a sample waits when
@@ -285,7 +285,8 @@ pub fn start(
     let latest = LatestValues::from_config(config);
     let metrics = IngestMetrics::new();
     let (tx, writer) = spawn_writer(&runtime, sink, latest.clone(), metrics.clone());
-    let mut tasks = Vec::with_capacity(config.modbus.len() + config.mqtt.len() + 2);
+    let mut tasks =
+        Vec::with_capacity(config.modbus.len() + config.mqtt.len() + config.opcua.len() + 2);
     let buses = modbus::source::rtu_buses(&config.modbus);
     for device in &config.modbus {
         let bus = match device.transport {
@@ -308,6 +309,14 @@ pub fn start(
             cancel.clone(),
         )));
     }
+    for server in &config.opcua {
+        tasks.push(runtime.spawn(opcua::source::run(
+            server.clone(),
+            tx.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        )));
+    }
     // The writer ends when every source has dropped its sender, so the
     // original must not outlive this function.
     drop(tx);
@@ -322,6 +331,7 @@ pub fn start(
     tracing::info!(
         modbus_devices = config.modbus.len(),
         mqtt_brokers = config.mqtt.len(),
+        opcua_servers = config.opcua.len(),
         tags = config.tags().count(),
         "ingest started"
     );

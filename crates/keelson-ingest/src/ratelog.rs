@@ -22,6 +22,27 @@ impl RateLimitedLog {
     /// Logs a decoding failure of `tag` at `source`, unless the same tag and
     /// reason were logged within [`LOG_EVERY`]. Returns whether it logged.
     pub fn decode_failed(&mut self, source: &str, tag: &str, reason: &str) -> bool {
+        self.log(
+            source,
+            tag,
+            reason,
+            "cannot decode value; marking the sample bad",
+        )
+    }
+
+    /// Logs that the device itself reported `tag` at `source` as bad (an
+    /// OPC-UA bad status code), with the same limit as
+    /// [`RateLimitedLog::decode_failed`]. Returns whether it logged.
+    pub fn bad_status(&mut self, source: &str, tag: &str, reason: &str) -> bool {
+        self.log(
+            source,
+            tag,
+            reason,
+            "device reports a bad value; marking the sample bad",
+        )
+    }
+
+    fn log(&mut self, source: &str, tag: &str, reason: &str, text: &'static str) -> bool {
         // Keep the map bounded: a flood of distinct reasons (random payloads)
         // must not grow memory without limit.
         if self.last.len() > 10_000 {
@@ -41,7 +62,7 @@ impl RateLimitedLog {
                     tag = %tag,
                     reason = %reason,
                     suppressed,
-                    "cannot decode value; marking the sample bad"
+                    "{text}"
                 );
                 self.last.insert(key, (now, 0));
                 true
