@@ -1,5 +1,5 @@
 //! The ship LAN pages: dashboard with live values, faults, a fault with its
-//! comments, the new-fault form and the sync page. Every page works without
+//! comments and history, the new-fault form and the sync page. Every page works without
 //! JavaScript; the dashboard's script only refreshes the numbers.
 
 use crate::api::{change_fault, comment, log_fault, request_sync};
@@ -224,6 +224,10 @@ async fn fault(
         Ok(f) => f,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let history = match crate::maintenance_api::record_history(&state, f.id.clone()).await {
+        Ok((_, h)) => h,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
     let role = role_of(&user).ok();
     let may_work = role.is_some_and(|r| r.may_work_faults());
     let may_close = role.is_some_and(|r| r.may_close_faults());
@@ -249,6 +253,7 @@ async fn fault(
             }
         }
         (views::comments(&f, Some(&comments_action)))
+        (crate::maintenance_ui::history_section(&history))
     };
     render(&state, &user, &f.title, body)
 }

@@ -4,9 +4,9 @@ use crate::{ShoreState, role_of};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keelson_model::Fault;
+use keelson_model::{Equipment, Fault, WorkOrder};
 use keelson_records::comment_fault;
-use keelson_store::FaultFilter;
+use keelson_store::{FaultFilter, WorkOrderFilter};
 use keelson_web::session::WebState;
 use keelson_web::{ApiJson, ApiPath, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,12 @@ pub fn router() -> Router<ShoreState> {
         .route(
             "/api/v1/vessels/{id}/faults/{fault_id}/comments",
             post(comment),
+        )
+        .route("/api/v1/vessels/{id}/equipment", get(vessel_equipment))
+        .route("/api/v1/vessels/{id}/work-orders", get(vessel_work_orders))
+        .route(
+            "/api/v1/vessels/{id}/work-orders/{work_order_id}",
+            get(vessel_work_order),
         )
         .route("/api/v1/quarantine", get(quarantine))
 }
@@ -240,4 +246,80 @@ async fn comment(
     let fault =
         blocking(move || add_shore_comment(&state, &user, &id, &fault_id, &body.text)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(fault)))
+}
+
+/// A vessel's equipment in tree order, or 404 when the user cannot see the
+/// vessel.
+pub fn equipment_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Equipment>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state.db.list_equipment(Some(vessel_id))?)
+}
+
+/// A vessel's work orders, most recently changed first (up to 500), or 404.
+pub fn work_orders_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<WorkOrder>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state
+        .db
+        .list_work_orders(&WorkOrderFilter {
+            vessel_id: Some(vessel_id.to_owned()),
+            ..WorkOrderFilter::default()
+        })?
+        .0)
+}
+
+/// One work order of a vessel, or 404.
+pub fn work_order_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    work_order_id: &str,
+) -> Result<WorkOrder, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    match state.db.work_order(work_order_id)? {
+        Some(w) if w.vessel_id == vessel_id => Ok(w),
+        _ => Err(AppError::NotFound(format!(
+            "no work order `{work_order_id}` on vessel `{vessel_id}`"
+        ))),
+    }
+}
+
+async fn vessel_equipment(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Equipment>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || equipment_of(&state, &user, &id)).await?,
+    ))
+}
+
+async fn vessel_work_orders(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<WorkOrder>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || work_orders_of(&state, &user, &id)).await?,
+    ))
+}
+
+async fn vessel_work_order(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, work_order_id)): ApiPath<(String, String)>,
+) -> Result<Json<WorkOrder>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || work_order_of(&state, &user, &id, &work_order_id)).await?,
+    ))
 }

@@ -1,8 +1,9 @@
-//! The shore office's pages: the fleet, a vessel's faults, a fault with its
-//! comments.
+//! The shore office's pages: the fleet, a vessel's faults, work orders and
+//! equipment, a fault with its comments.
 
 use crate::api::{
-    add_shore_comment, fault_of, faults_of, org_of, quarantined, vessel_of, vessel_summaries,
+    add_shore_comment, equipment_of, fault_of, faults_of, org_of, quarantined, vessel_of,
+    vessel_summaries, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -75,8 +76,16 @@ async fn vessel(
     Path(id): Path<String>,
 ) -> Response {
     let (s, u, vid) = (state.clone(), user.clone(), id.clone());
-    let loaded = blocking(move || Ok((vessel_of(&s, &u, &vid)?, faults_of(&s, &u, &vid)?))).await;
-    let (v, faults) = match loaded {
+    let loaded = blocking(move || {
+        Ok((
+            vessel_of(&s, &u, &vid)?,
+            faults_of(&s, &u, &vid)?,
+            equipment_of(&s, &u, &vid)?,
+            work_orders_of(&s, &u, &vid)?,
+        ))
+    })
+    .await;
+    let (v, faults, equipment, work_orders) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -85,6 +94,47 @@ async fn vessel(
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
         h2 { "Faults" }
         (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
+        h2 { "Work orders" }
+        @if work_orders.is_empty() {
+            p.muted { "No work orders." }
+        } @else {
+            table {
+                thead { tr { th { "Work order" } th { "Status" } th.opt { "Equipment" } th.opt { "Hours" } th.opt { "Signed off by" } th.opt { "Updated" } } }
+                tbody {
+                    @for w in &work_orders {
+                        tr {
+                            td { (w.title) }
+                            td { span class={ "pill st-" (w.status.as_str()) } { (w.status.label()) } }
+                            td.opt { @match equipment.iter().find(|e| e.id == w.equipment_id) {
+                                Some(e) => { (e.code) " " (e.name) }
+                                None => { span.muted { "—" } }
+                            } }
+                            td.opt { (format!("{:.1}", w.hours_spent)) }
+                            td.opt { @for s in &w.sign_offs { (s.author) " " } }
+                            td.opt { (keelson_web::layout::when(w.updated_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Equipment" }
+        @if equipment.is_empty() {
+            p.muted { "No equipment recorded." }
+        } @else {
+            table {
+                thead { tr { th { "Code" } th { "Name" } th { "Criticality" } th.opt { "Maker and model" } } }
+                tbody {
+                    @for e in &equipment {
+                        tr {
+                            td { (e.code) }
+                            td { (e.name) }
+                            td { (e.criticality.as_str()) }
+                            td.opt { (e.maker) " " (e.model) }
+                        }
+                    }
+                }
+            }
+        }
     };
     Html(page(&state.site, &v.name, Some(&user), body).into_string()).into_response()
 }
