@@ -186,3 +186,181 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert!(page.contains("Fuel pump 3"), "{page}");
     cancel.cancel();
 }
+
+/// A browser-less client of the pages: plain form posts, no JavaScript,
+/// redirects left for the test to see.
+struct Pages {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Pages {
+    async fn login(base: &str, user: &str) -> Pages {
+        let api = Api::login(base, user, user).await;
+        Pages {
+            base: base.to_owned(),
+            token: api.token().unwrap().to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Posts a form and returns the status and where it redirects to.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        (status, location.unwrap_or(text))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_equipment_and_work_order_pages_work_without_javascript() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Pages::login(&edge.url, "chief").await;
+    let engineer = Pages::login(&edge.url, "engineer").await;
+    let crew = Pages::login(&edge.url, "crew").await;
+
+    let (status, page) = chief.get("/equipment").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Add equipment"), "{page}");
+    let (status, page) = crew.get("/equipment").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Add equipment"), "crew may not add: {page}");
+
+    let system = [
+        ("code", "6"),
+        ("name", "Main engine"),
+        ("level", "system"),
+        ("criticality", "critical"),
+        ("tags", ""),
+    ];
+    let (status, to) = chief.post("/equipment", &system).await;
+    assert_eq!(status, 303, "{to}");
+    let pump = [
+        ("code", "6.1"),
+        ("name", "Fuel pump 3"),
+        ("level", "component"),
+        ("criticality", "important"),
+        ("maker", "MAN"),
+        ("tags", "me_rpm, me_load"),
+    ];
+    let (status, pump_page) = chief.post("/equipment", &pump).await;
+    assert_eq!(status, 303, "{pump_page}");
+    let (status, again) = chief.post("/equipment", &pump).await;
+    assert_eq!(status, 409);
+    assert!(again.contains("already exists"), "{again}");
+    let (_, tree) = chief.get("/equipment").await;
+    let (six, six_one) = (
+        tree.find("Main engine").unwrap(),
+        tree.find("Fuel pump 3").unwrap(),
+    );
+    assert!(six < six_one, "the system comes before its component");
+    assert!(
+        tree[six..six_one].contains("<ul>"),
+        "the component is nested under its system: {tree}"
+    );
+    let (_, equipment) = chief.get(&pump_page).await;
+    assert!(equipment.contains("me_rpm") && equipment.contains("me_load"));
+    let pump_id = pump_page.trim_start_matches("/equipment/");
+
+    let (status, form) = engineer
+        .get(&format!("/work-orders/new?equipment_id={pump_id}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(form.contains("Open work order"), "{form}");
+    let (status, wo_page) = engineer
+        .post(
+            "/work-orders",
+            &[
+                ("title", "Overhaul fuel pump 3"),
+                ("equipment_id", pump_id),
+                ("assignee", "engineer"),
+                ("description", "Leaking at the plunger"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{wo_page}");
+    let edit = format!("{wo_page}/edit");
+    let entries = format!("{wo_page}/entries");
+    let to_status = |s: &'static str| [("status", s), ("assignee", "engineer"), ("work_done", "")];
+    assert_eq!(engineer.post(&edit, &to_status("in_progress")).await.0, 303);
+    assert_eq!(
+        engineer
+            .post(&entries, &[("text", "New plunger"), ("hours", "2.5")])
+            .await
+            .0,
+        303
+    );
+    let (status, bad) = engineer
+        .post(&entries, &[("text", "More"), ("hours", "lots")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("hours"), "{bad}");
+    assert_eq!(engineer.post(&edit, &to_status("done")).await.0, 303);
+
+    let (_, before) = engineer.get(&wo_page).await;
+    assert!(
+        !before.contains("Sign off (final)"),
+        "only the chief signs off"
+    );
+    let (_, before) = chief.get(&wo_page).await;
+    assert!(before.contains("Sign off (final)"), "{before}");
+    let (status, _) = chief
+        .post(&format!("{wo_page}/sign-off"), &[("note", "Tested")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, after) = chief.get(&wo_page).await;
+    assert!(after.contains("Signed off"), "{after}");
+    assert!(!after.contains("Record work"), "{after}");
+    assert!(after.contains("History") && after.contains("engineer"));
+    let (status, _) = engineer.post(&edit, &to_status("in_progress")).await;
+    assert_eq!(status, 409);
+    let (status, _) = crew
+        .post(&format!("{wo_page}/comments"), &[("text", "Thanks")])
+        .await;
+    assert_eq!(status, 303);
+
+    let (_, list) = crew.get("/work-orders?status=signed_off").await;
+    assert!(list.contains("Overhaul fuel pump 3"), "{list}");
+    assert!(list.contains("Page 1 of 1"), "{list}");
+    let (_, list) = crew.get("/work-orders?status=open").await;
+    assert!(!list.contains("Overhaul fuel pump 3"), "{list}");
+    let (_, equipment) = crew.get(&pump_page).await;
+    assert!(equipment.contains("Overhaul fuel pump 3"), "{equipment}");
+    for page in [tree, equipment, after] {
+        assert!(!page.contains("<script"), "no script needed");
+    }
+    cancel.cancel();
+}
