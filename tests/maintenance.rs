@@ -184,6 +184,52 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert!(page.contains("Overhaul fuel pump 3"), "{page}");
     assert!(page.contains("Signed off"), "{page}");
     assert!(page.contains("Fuel pump 3"), "{page}");
+
+    // The office comments on the signed-off work order; the comment reaches
+    // the ship on its next sync, and the work order stays signed off on
+    // both sides.
+    office
+        .post(
+            &format!("{wo_path}/comments"),
+            json!({"text": "Good job, keep the old plunger"}),
+            201,
+        )
+        .await;
+    let history = office
+        .get(&format!(
+            "/api/v1/vessels/{DEMO_VESSEL}/records/{}/history",
+            wo["id"].as_str().unwrap()
+        ))
+        .await;
+    let last = history["changes"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["author"], "office@shore", "{history}");
+    chief.post("/api/v1/sync/now", json!({}), 202).await;
+    let aboard: Value = wait_for("the shore's comment on board", WAIT, || async {
+        let body = chief.get(&path).await;
+        (body["comments"].as_array().unwrap().len() == 2).then_some(body)
+    })
+    .await;
+    assert_eq!(aboard["status"], "signed_off");
+    let (_, ashore) = office.send(reqwest::Method::GET, &wo_path, None).await;
+    assert_eq!(ashore["status"], "signed_off");
+    let page = reqwest::Client::new()
+        .get(format!(
+            "{}/vessels/{DEMO_VESSEL}/work-orders/{}",
+            shore.url,
+            wo["id"].as_str().unwrap()
+        ))
+        .bearer_auth(office.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Signed off") && page.contains("History"),
+        "{page}"
+    );
+    assert!(page.contains("office@shore"), "{page}");
     cancel.cancel();
 }
 

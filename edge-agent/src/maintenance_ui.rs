@@ -18,13 +18,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use keelson_model::equipment::validate_tags;
 use keelson_model::{
-    Criticality, Equipment, EquipmentPatch, HistoryEntry, Level, NewEquipment, NewSignOff,
-    NewWorkEntry, NewWorkOrder, Role, WorkOrder, WorkOrderPatch, WorkStatus,
+    Criticality, Equipment, EquipmentPatch, Level, NewEquipment, NewSignOff, NewWorkEntry,
+    NewWorkOrder, Role, WorkOrder, WorkOrderPatch, WorkStatus,
 };
 use keelson_store::WorkOrderFilter;
 use keelson_web::layout::{page, when};
 use keelson_web::session::page_error;
-use keelson_web::{AppError, CurrentUser, PageUser, blocking};
+use keelson_web::views::{history as history_section, work_status};
+use keelson_web::{AppError, CurrentUser, PageUser, blocking, views};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -60,35 +61,6 @@ fn role(user: &CurrentUser) -> Option<Role> {
 /// A criticality as a coloured label.
 fn criticality(c: Criticality) -> Markup {
     html! { span class={ "pill crit-" (c.as_str()) } { (c.as_str()) } }
-}
-
-/// A work order's status as a coloured label.
-pub fn work_status(s: WorkStatus) -> Markup {
-    html! { span class={ "pill st-" (s.as_str()) } { (s.label()) } }
-}
-
-/// A record's audit trail: every change with who made it and when.
-pub fn history_section(entries: &[HistoryEntry]) -> Markup {
-    html! {
-        h2 { "History" }
-        @if entries.is_empty() {
-            p.muted { "No changes recorded." }
-        } @else {
-            table {
-                thead { tr { th { "When" } th { "Who" } th.opt { "Operations" } th.opt { "Change" } } }
-                tbody {
-                    @for e in entries {
-                        tr {
-                            td { @if let Some(at) = e.at { (when(at)) } @else { span.muted { "unknown" } } }
-                            td { @if let Some(a) = &e.author { (a) } @else { span.muted { "unknown" } } }
-                            td.opt { (e.ops) }
-                            td.opt { code { (e.hash.get(..12).unwrap_or(&e.hash)) } }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Nested lists of the tree under `parent` (`None`: the vessel).
@@ -608,53 +580,12 @@ async fn work_order_page_view(
     let body = html! {
         p { a href="/work-orders" { "← Work orders" } }
         h1 { (w.title) }
-        div.card {
-            dl.facts {
-                dt { "Status" } dd { (work_status(w.status)) }
-                dt { "Equipment" } dd {
-                    @match &equipment {
-                        Some(e) => { a href={ "/equipment/" (e.id) } { (e.code) " " (e.name) } }
-                        None => { span.muted { (w.equipment_id) } }
-                    }
-                }
-                dt { "Assignee" } dd { (dash(&w.assignee)) }
-                dt { "Hours spent" } dd { (format!("{:.1}", w.hours_spent)) }
-                dt { "Opened by" } dd { (w.created_by) " on " (when(w.created_at)) }
-                dt { "Last change" } dd { (when(w.updated_at)) }
+        (views::work_order_details(&w, html! {
+            @match &equipment {
+                Some(e) => { a href={ "/equipment/" (e.id) } { (e.code) " " (e.name) } }
+                None => { span.muted { (w.equipment_id) } }
             }
-            @if !w.description.is_empty() {
-                h2 { "Description" }
-                p style="white-space: pre-wrap" { (w.description) }
-            }
-            @if !w.work_done.is_empty() {
-                h2 { "Work done" }
-                p style="white-space: pre-wrap" { (w.work_done) }
-            }
-        }
-        @for s in &w.sign_offs {
-            p.flash role="status" {
-                strong { "Signed off" } " by " (s.author) " on " (when(s.at))
-                @if !s.note.is_empty() { ": " (s.note) }
-            }
-        }
-        h2 { "Work log" }
-        @if w.entries.is_empty() {
-            p.muted { "No work recorded yet." }
-        } @else {
-            table {
-                thead { tr { th { "When" } th { "Who" } th { "Work" } th { "Hours" } } }
-                tbody {
-                    @for e in &w.entries {
-                        tr {
-                            td { (when(e.at)) }
-                            td { (e.author) }
-                            td style="white-space: pre-wrap" { (e.text) }
-                            td { (format!("{:.1}", e.hours)) }
-                        }
-                    }
-                }
-            }
-        }
+        }))
         @if may_work {
             h2 { "Record work" }
             form.stack method="post" action={ (base) "/entries" } {
@@ -681,19 +612,7 @@ async fn work_order_page_view(
                 div { button type="submit" { "Sign off (final)" } }
             }
         }
-        h2 { "Comments (" (w.comments.len()) ")" }
-        ul.comments {
-            @for c in &w.comments {
-                li class=@if c.author.ends_with("@shore") { "shore" } {
-                    div.meta { strong { (c.author) } " · " (when(c.at)) }
-                    div style="white-space: pre-wrap" { (c.text) }
-                }
-            }
-        }
-        form.stack method="post" action={ (base) "/comments" } {
-            label { "Add a comment" textarea name="text" required maxlength="5000" {} }
-            div { button type="submit" { "Post comment" } }
-        }
+        (views::comment_thread(&w.comments, Some(&format!("{base}/comments"))))
         (history_section(&history))
     };
     render(&state, &user, &w.title, body)

@@ -253,7 +253,7 @@ async fn fault(
             }
         }
         (views::comments(&f, Some(&comments_action)))
-        (crate::maintenance_ui::history_section(&history))
+        (views::history(&history))
     };
     render(&state, &user, &f.title, body)
 }

@@ -2,8 +2,8 @@
 //! equipment, a fault with its comments.
 
 use crate::api::{
-    add_shore_comment, equipment_of, fault_of, faults_of, org_of, quarantined, vessel_of,
-    vessel_summaries, work_orders_of,
+    add_shore_comment, add_shore_work_order_comment, equipment_of, fault_of, faults_of, history_of,
+    org_of, quarantined, vessel_of, vessel_summaries, work_order_of, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -23,6 +23,14 @@ pub fn router() -> Router<ShoreState> {
         .route("/", get(fleet))
         .route("/vessels/{id}", get(vessel))
         .route("/vessels/{id}/faults/{fault_id}", get(fault))
+        .route(
+            "/vessels/{id}/work-orders/{work_order_id}",
+            get(work_order_page),
+        )
+        .route(
+            "/vessels/{id}/work-orders/{work_order_id}/comments",
+            axum::routing::post(work_order_comment),
+        )
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -103,7 +111,7 @@ async fn vessel(
                 tbody {
                     @for w in &work_orders {
                         tr {
-                            td { (w.title) }
+                            td { a href={ "/vessels/" (v.id) "/work-orders/" (w.id) } { (w.title) } }
                             td { span class={ "pill st-" (w.status.as_str()) } { (w.status.label()) } }
                             td.opt { @match equipment.iter().find(|e| e.id == w.equipment_id) {
                                 Some(e) => { (e.code) " " (e.name) }
@@ -145,8 +153,14 @@ async fn fault(
     Path((id, fault_id)): Path<(String, String)>,
 ) -> Response {
     let (s, u, vid, fid) = (state.clone(), user.clone(), id.clone(), fault_id.clone());
-    let f = match blocking(move || fault_of(&s, &u, &vid, &fid)).await {
-        Ok(f) => f,
+    let loaded = blocking(move || {
+        let f = fault_of(&s, &u, &vid, &fid)?;
+        let h = history_of(&s, &u, &vid, &fid)?;
+        Ok((f, h))
+    })
+    .await;
+    let (f, history) = match loaded {
+        Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
     let may_comment = role_of(&user).map(|r| r.may_comment()).unwrap_or(false);
@@ -157,6 +171,7 @@ async fn fault(
         (views::fault_details(&f))
         (views::comments(&f, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
+        (views::history(&history.changes))
     };
     Html(page(&state.site, &f.title, Some(&user), body).into_string()).into_response()
 }
@@ -207,4 +222,64 @@ async fn quarantine_page(State(state): State<ShoreState>, PageUser(user): PageUs
         }
     };
     Html(page(&state.site, "Quarantine", Some(&user), body).into_string()).into_response()
+}
+
+async fn work_order_page(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, work_order_id)): Path<(String, String)>,
+) -> Response {
+    let (s, u, vid, wid) = (
+        state.clone(),
+        user.clone(),
+        id.clone(),
+        work_order_id.clone(),
+    );
+    let loaded = blocking(move || {
+        let w = work_order_of(&s, &u, &vid, &wid)?;
+        let h = history_of(&s, &u, &vid, &wid)?;
+        let e = s.db.equipment(&w.equipment_id)?;
+        Ok((w, h, e))
+    })
+    .await;
+    let (w, history, equipment) = match loaded {
+        Ok(x) => x,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let may_comment = role_of(&user).map(|r| r.may_comment()).unwrap_or(false);
+    let action = format!("/vessels/{id}/work-orders/{work_order_id}/comments");
+    let body = html! {
+        p { a href={ "/vessels/" (id) } { "← Vessel " (id) } }
+        h1 { (w.title) }
+        (views::work_order_details(&w, html! {
+            @match &equipment {
+                Some(e) => { (e.code) " " (e.name) }
+                None => { span.muted { (w.equipment_id) } }
+            }
+        }))
+        (views::comment_thread(&w.comments, may_comment.then_some(action.as_str())))
+        @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
+        (views::history(&history.changes))
+    };
+    Html(page(&state.site, &w.title, Some(&user), body).into_string()).into_response()
+}
+
+async fn work_order_comment(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, work_order_id)): Path<(String, String)>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let (s, u, vid, wid) = (
+        state.clone(),
+        user.clone(),
+        id.clone(),
+        work_order_id.clone(),
+    );
+    match blocking(move || add_shore_work_order_comment(&s, &u, &vid, &wid, &form.text)).await {
+        Ok(_) => {
+            Redirect::to(&format!("/vessels/{id}/work-orders/{work_order_id}")).into_response()
+        }
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
 }
