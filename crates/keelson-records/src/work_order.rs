@@ -280,6 +280,58 @@ mod tests {
         );
     }
 
+    /// Work entries and sign-offs are append-only for every sender: a
+    /// batch that would remove or rewrite one is refused, whoever sends it.
+    #[test]
+    fn nobody_removes_or_rewrites_a_sign_off_or_a_work_entry() {
+        use crate::check_edit;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Site::Edge).unwrap();
+        let wo = setup(&db);
+        let second = actor("second", Role::Engineer);
+        patch_work_order(&db, &wo.id, status(WorkStatus::InProgress), &second).unwrap();
+        let entry = NewWorkEntry {
+            text: "Cleaned filter".into(),
+            hours: 1.0,
+        };
+        add_work_entry(&db, &wo.id, entry, &second).unwrap();
+        patch_work_order(&db, &wo.id, status(WorkStatus::Done), &second).unwrap();
+        let signed = sign_off_work_order(
+            &db,
+            &wo.id,
+            NewSignOff::default(),
+            &actor("chief", Role::ChiefEngineer),
+        )
+        .unwrap();
+        let before = Record::WorkOrder(signed.clone());
+
+        let mut unsigned = signed.clone();
+        unsigned.sign_offs.clear();
+        unsigned.status = WorkStatus::Done;
+        let mut rewritten = signed.clone();
+        rewritten.sign_offs[0].note = "never happened".into();
+        let mut fewer_hours = signed.clone();
+        fewer_hours.entries[0].hours = 0.5;
+        for (sender, after) in [
+            (Sender::Vessel, unsigned.clone()),
+            (Sender::Shore, unsigned),
+            (Sender::Vessel, rewritten),
+            (Sender::Vessel, fewer_hours),
+        ] {
+            let err = check_edit(sender, Some(&before), &Record::WorkOrder(after)).unwrap_err();
+            assert!(matches!(err, RecordError::Forbidden(_)), "{err}");
+        }
+        // Adding is fine for the vessel.
+        let mut more = signed;
+        more.sign_offs.push(keelson_model::SignOff {
+            id: "s-2".into(),
+            author: "master".into(),
+            at: Utc::now(),
+            note: String::new(),
+        });
+        check_edit(Sender::Vessel, Some(&before), &Record::WorkOrder(more)).unwrap();
+    }
+
     /// A work order signed off on board and edited concurrently ashore (by
     /// a forged or stale change) merges signed off on both sides; a change
     /// that removes the sign-off is refused whole.
