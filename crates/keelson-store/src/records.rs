@@ -556,6 +556,112 @@ mod tests {
         assert_eq!(db.record_counts().expect("q"), (1, 1));
     }
 
+    fn equipment(id: &str, code: &str) -> Equipment {
+        let now = chrono::Utc::now();
+        Equipment {
+            id: id.into(),
+            vessel_id: "v1".into(),
+            code: code.into(),
+            parent_code: keelson_model::equipment::parent_code(code).map(str::to_owned),
+            name: format!("Equipment {code}"),
+            level: keelson_model::Level::System,
+            criticality: keelson_model::Criticality::Normal,
+            maker: String::new(),
+            model: String::new(),
+            serial: String::new(),
+            tags: vec![],
+            created_by: "chief".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn work_order(id: &str, equipment_id: &str, status: keelson_model::WorkStatus) -> WorkOrder {
+        let now = chrono::Utc::now();
+        WorkOrder {
+            id: id.into(),
+            vessel_id: "v1".into(),
+            title: format!("Job {id}"),
+            equipment_id: equipment_id.into(),
+            description: String::new(),
+            assignee: String::new(),
+            status,
+            work_done: String::new(),
+            hours_spent: 0.0,
+            entries: vec![],
+            sign_offs: vec![],
+            created_by: "second".into(),
+            created_at: now,
+            updated_at: now,
+            comments: vec![],
+        }
+    }
+
+    fn put(db: &crate::Db, id: &str, record: Record) {
+        let w = RecordWrite {
+            vessel_id: "v1".into(),
+            kind: record.kind().into(),
+            doc: vec![1],
+            projection: Some(record),
+            changes: vec![],
+            origin: Origin::Local,
+        };
+        db.transact(|tx| tx.write(id, &w)).expect("write");
+    }
+
+    #[test]
+    fn equipment_lists_in_tree_order_and_work_orders_filter_and_page() {
+        use keelson_model::WorkStatus::{Done, Open};
+        let (_dir, db) = open(Site::Edge);
+        for (id, code) in [("a", "6.10"), ("b", "6"), ("c", "6.2"), ("d", "10")] {
+            put(&db, id, Record::Equipment(equipment(id, code)));
+        }
+        let codes: Vec<String> = db
+            .list_equipment(Some("v1"))
+            .expect("q")
+            .into_iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, ["6", "6.2", "6.10", "10"]);
+        db.transact(|tx| {
+            assert_eq!(
+                tx.equipment_by_code("v1", "6.2")?.map(|e| e.id),
+                Some("c".into())
+            );
+            assert_eq!(tx.equipment_below("v1", "6")?, 2);
+            assert_eq!(tx.equipment_below("v1", "1")?, 0);
+            Ok::<_, StoreError>(())
+        })
+        .expect("tx");
+
+        for i in 0..5 {
+            let status = if i % 2 == 0 { Open } else { Done };
+            let id = format!("w{i}");
+            put(&db, &id, Record::WorkOrder(work_order(&id, "b", status)));
+        }
+        put(&db, "w9", Record::WorkOrder(work_order("w9", "c", Open)));
+        let filter =
+            |status: Option<&str>, equipment: Option<&str>, limit, offset| WorkOrderFilter {
+                vessel_id: Some("v1".into()),
+                status: status.map(str::to_owned),
+                equipment_id: equipment.map(str::to_owned),
+                limit,
+                offset,
+            };
+        let (page, total) = db.list_work_orders(&filter(None, None, 4, 0)).expect("q");
+        assert_eq!((page.len(), total), (4, 6));
+        let (page, _) = db.list_work_orders(&filter(None, None, 4, 4)).expect("q");
+        assert_eq!(page.len(), 2);
+        let (page, total) = db
+            .list_work_orders(&filter(Some("open"), Some("b"), 0, 0))
+            .expect("q");
+        assert_eq!((page.len(), total), (3, 3));
+        assert_eq!(
+            db.work_order("w9").expect("q").map(|w| w.equipment_id),
+            Some("c".into())
+        );
+    }
+
     #[test]
     fn duplicate_changes_are_stored_once_and_lane_reads_in_order() {
         let (_dir, db) = open(Site::Edge);
