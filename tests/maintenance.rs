@@ -405,6 +405,13 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
     assert!(!list.contains("Overhaul fuel pump 3"), "{list}");
     let (_, equipment) = crew.get(&pump_page).await;
     assert!(equipment.contains("Overhaul fuel pump 3"), "{equipment}");
+    let (status, dashboard) = crew.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        dashboard.contains("0 waiting for sign-off")
+            && dashboard.contains("/work-orders?status=open"),
+        "{dashboard}"
+    );
     for page in [tree, equipment, after] {
         assert!(!page.contains("<script"), "no script needed");
     }
