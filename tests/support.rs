@@ -95,7 +95,8 @@ pub fn edge_config(dir: &std::path::Path, device: SocketAddr, link: SocketAddr) 
     c
 }
 
-/// Starts an edge agent with users `chief` (chief engineer) and `crew`.
+/// Starts an edge agent with users `chief` (chief engineer), `engineer`
+/// and `crew`, each with the password of its name.
 pub async fn start_edge(
     dir: tempfile::TempDir,
     config: EdgeConfig,
@@ -107,6 +108,7 @@ pub async fn start_edge(
             keelson_store::Db::open(&config.storage.data_dir, keelson_store::Site::Edge).unwrap();
         keelson_edge::add_user(&db, "chief", Role::ChiefEngineer, "chief").unwrap();
         keelson_edge::add_user(&db, "crew", Role::Crew, "crew").unwrap();
+        keelson_edge::add_user(&db, "engineer", Role::Engineer, "engineer").unwrap();
     }
     let edge = keelson_edge::start(config, cancel.clone()).await.unwrap();
     TestEdge {

@@ -7,7 +7,7 @@
 use chrono::Utc;
 use keelson_model::{NewFault, Severity};
 use keelson_sync::protocol::{RECORDS_CHUNKS_PATH, SESSION_PATH};
-use keelson_sync::record::FaultDoc;
+use keelson_sync::record::RecordDoc;
 use keelson_sync::signing::{RequestSignature, VesselKey, sign_request};
 use keelson_sync::wire::{ChangeEntry, Chunk, Lane, encode_chunk};
 use keelson_tests::{TestShore, start_shore};
@@ -43,7 +43,7 @@ fn fault_chunk(vessel: &str, record: &str, seq: u64) -> Vec<u8> {
         equipment: "Steering gear".into(),
         severity: Severity::High,
     };
-    let (_, change) = FaultDoc::create(record, vessel, &new, "chief", Utc::now()).unwrap();
+    let (_, change) = RecordDoc::create_fault(record, vessel, &new, "chief", Utc::now()).unwrap();
     encode_chunk(&Chunk {
         lane: Lane::Records,
         vessel_id: vessel.into(),
@@ -208,7 +208,7 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     refused("chunk for another vessel", status, 403, &body);
 
     // A field the vessel may not write: a comment in the shore's name.
-    let (mut doc, create) = FaultDoc::create(
+    let (mut doc, create) = RecordDoc::create_fault(
         "rec-a9",
         "vessel-a",
         &NewFault {

@@ -149,6 +149,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
         crate::add_user(&db, "crew", Role::Crew, "crew")
             .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+        seed_equipment(&db, &config.vessel.id)?;
     }
     let edge = crate::start(config, cancel.clone())
         .await
@@ -195,4 +196,122 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     device.stop().await;
     println!("stopped.");
     Ok(())
+}
+
+/// Gives a fresh demo vessel a small equipment tree whose components link
+/// the simulated device's tags, so the equipment pages show live values.
+/// A demo database that already has equipment is left as it is.
+fn seed_equipment(db: &keelson_store::Db, vessel_id: &str) -> Result<()> {
+    use keelson_model::{Criticality, Level, NewEquipment};
+    if !db.list_equipment(Some(vessel_id))?.is_empty() {
+        return Ok(());
+    }
+    let chief = keelson_records::Actor {
+        name: "chief".into(),
+        role: Role::ChiefEngineer,
+    };
+    let tree: [(&str, &str, Level, Criticality, &[&str]); 9] = [
+        (
+            "6",
+            "Main engine",
+            Level::System,
+            Criticality::Critical,
+            &["me.rpm"],
+        ),
+        (
+            "6.1",
+            "Exhaust gas",
+            Level::Component,
+            Criticality::Important,
+            &["me.exhaust_temp"],
+        ),
+        (
+            "6.2",
+            "Lubricating oil",
+            Level::Component,
+            Criticality::Critical,
+            &["me.lube_oil_pressure"],
+        ),
+        (
+            "6.3",
+            "Jacket cooling water",
+            Level::Component,
+            Criticality::Important,
+            &["me.jcw_outlet_temp"],
+        ),
+        (
+            "6.4",
+            "Fuel oil supply",
+            Level::Component,
+            Criticality::Critical,
+            &["me.fuel_oil_inlet_temp"],
+        ),
+        (
+            "7",
+            "Power generation",
+            Level::System,
+            Criticality::Critical,
+            &[],
+        ),
+        (
+            "7.1",
+            "Generator 1",
+            Level::Component,
+            Criticality::Critical,
+            &["ge1.load", "ge1.frequency"],
+        ),
+        (
+            "8",
+            "Starting air",
+            Level::System,
+            Criticality::Critical,
+            &["start_air.pressure"],
+        ),
+        (
+            "9",
+            "Bilge system",
+            Level::System,
+            Criticality::Critical,
+            &["bilge.level"],
+        ),
+    ];
+    for (code, name, level, criticality, tags) in tree {
+        let new = NewEquipment {
+            code: code.into(),
+            name: name.into(),
+            level,
+            criticality,
+            maker: String::new(),
+            model: String::new(),
+            serial: String::new(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        keelson_records::create_equipment(db, vessel_id, new, &chief)
+            .with_context(|| format!("adding demo equipment {code}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_tree_links_simulated_tags_and_is_seeded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = keelson_store::Db::open(dir.path(), keelson_store::Site::Edge).unwrap();
+        seed_equipment(&db, DEMO_VESSEL).unwrap();
+        seed_equipment(&db, DEMO_VESSEL).unwrap();
+        let tree = db.list_equipment(Some(DEMO_VESSEL)).unwrap();
+        assert_eq!(tree.len(), 9);
+        for e in &tree {
+            for t in &e.tags {
+                assert!(
+                    ENGINE_ROOM_MAP.iter().any(|r| r.tag == t),
+                    "{t} is not a simulated tag"
+                );
+            }
+        }
+    }
 }

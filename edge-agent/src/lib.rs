@@ -12,6 +12,8 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod keys;
+pub mod maintenance_api;
+pub mod maintenance_ui;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;
@@ -88,8 +90,7 @@ pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
     let role = role_of(user)?;
     Ok(Actor {
         name: user.username.clone(),
-        may_work_faults: role.may_work_faults(),
-        may_close_faults: role.may_close_faults(),
+        role,
     })
 }
 
@@ -97,7 +98,9 @@ pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
 pub fn router(state: EdgeState) -> Router {
     Router::new()
         .merge(api::router())
+        .merge(maintenance_api::router())
         .merge(ui::router())
+        .merge(maintenance_ui::router())
         .merge(trend::router())
         .merge(keelson_web::assets::router())
         .route("/healthz", get(|| async { "ok" }))
@@ -249,6 +252,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
                 ("/", "Dashboard"),
                 ("/faults", "Faults"),
                 ("/faults/new", "Log a fault"),
+                ("/equipment", "Equipment"),
+                ("/work-orders", "Work orders"),
                 ("/sync", "Sync"),
             ],
         },

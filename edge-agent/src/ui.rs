@@ -1,5 +1,5 @@
 //! The ship LAN pages: dashboard with live values, faults, a fault with its
-//! comments, the new-fault form and the sync page. Every page works without
+//! comments and history, the new-fault form and the sync page. Every page works without
 //! JavaScript; the dashboard's script only refreshes the numbers.
 
 use crate::api::{change_fault, comment, log_fault, request_sync};
@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use keelson_model::{FaultPatch, NewFault, Severity, Status};
-use keelson_store::FaultFilter;
+use keelson_model::{FaultPatch, NewFault, Severity, Status, WorkStatus};
+use keelson_store::{FaultFilter, WorkOrderFilter};
 use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{AppError, PageUser, blocking, views};
@@ -56,10 +56,20 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
             limit: 5,
             ..FaultFilter::default()
         })?;
-        Ok((counts, recent, sync_client::status(&s)?))
+        // Each count is a page of one whose total is the count.
+        let mut work = Vec::new();
+        for status in [WorkStatus::Open, WorkStatus::InProgress, WorkStatus::Done] {
+            let (_, n) = s.db.list_work_orders(&WorkOrderFilter {
+                status: Some(status.as_str().to_owned()),
+                limit: 1,
+                ..WorkOrderFilter::default()
+            })?;
+            work.push((status, n));
+        }
+        Ok((counts, recent, work, sync_client::status(&s)?))
     })
     .await;
-    let (counts, recent, sync) = match loaded {
+    let (counts, recent, work, sync) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -91,6 +101,16 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                 span class={ "pill sev-" (sev) } { (n) " " (sev) } " "
             }
             " " a href="/faults/new" { "Log a fault" }
+        }
+        h2 { "Work orders" }
+        div.card {
+            @for (status, n) in &work {
+                a href={ "/work-orders?status=" (status.as_str()) } {
+                    (n) " " @if *status == WorkStatus::Done { "waiting for sign-off" } @else { (status.label().to_lowercase()) }
+                }
+                " · "
+            }
+            a href="/equipment" { "Equipment" }
         }
         h2 { "Recently changed faults" }
         (views::fault_table(&recent, |f| format!("/faults/{}", f.id)))
@@ -229,6 +249,10 @@ async fn fault(
         Ok(f) => f,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let history = match crate::maintenance_api::record_history(&state, f.id.clone()).await {
+        Ok((_, h)) => h,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
     let role = role_of(&user).ok();
     let may_work = role.is_some_and(|r| r.may_work_faults());
     let may_close = role.is_some_and(|r| r.may_close_faults());
@@ -254,6 +278,7 @@ async fn fault(
             }
         }
         (views::comments(&f, Some(&comments_action)))
+        (views::history(&history))
     };
     render(&state, &user, &f.title, body)
 }

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use keelson_model::Fault;
+use keelson_model::{Equipment, Fault, HistoryEntry, WorkOrder};
 use keelson_records::comment_fault;
 use keelson_store::block::Rollup;
-use keelson_store::{FaultFilter, Resolution};
+use keelson_store::{FaultFilter, Resolution, WorkOrderFilter};
 use keelson_web::session::WebState;
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,20 @@ pub fn router() -> Router<ShoreState> {
         .route(
             "/api/v1/vessels/{id}/faults/{fault_id}/comments",
             post(comment),
+        )
+        .route("/api/v1/vessels/{id}/equipment", get(vessel_equipment))
+        .route("/api/v1/vessels/{id}/work-orders", get(vessel_work_orders))
+        .route(
+            "/api/v1/vessels/{id}/work-orders/{work_order_id}",
+            get(vessel_work_order),
+        )
+        .route(
+            "/api/v1/vessels/{id}/work-orders/{work_order_id}/comments",
+            post(work_order_comment),
+        )
+        .route(
+            "/api/v1/vessels/{id}/records/{record_id}/history",
+            get(vessel_record_history),
         )
         .route("/api/v1/quarantine", get(quarantine))
         .route("/api/v1/vessels/{id}/tags", get(vessel_tags))
@@ -382,4 +396,161 @@ async fn comment(
     let fault =
         blocking(move || add_shore_comment(&state, &user, &id, &fault_id, &body.text)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(fault)))
+}
+
+/// A vessel's equipment in tree order, or 404 when the user cannot see the
+/// vessel.
+pub fn equipment_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Equipment>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state.db.list_equipment(Some(vessel_id))?)
+}
+
+/// A vessel's work orders, most recently changed first (up to 500), or 404.
+pub fn work_orders_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<WorkOrder>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state
+        .db
+        .list_work_orders(&WorkOrderFilter {
+            vessel_id: Some(vessel_id.to_owned()),
+            ..WorkOrderFilter::default()
+        })?
+        .0)
+}
+
+/// One work order of a vessel, or 404.
+pub fn work_order_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    work_order_id: &str,
+) -> Result<WorkOrder, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    match state.db.work_order(work_order_id)? {
+        Some(w) if w.vessel_id == vessel_id => Ok(w),
+        _ => Err(AppError::NotFound(format!(
+            "no work order `{work_order_id}` on vessel `{vessel_id}`"
+        ))),
+    }
+}
+
+async fn vessel_equipment(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Equipment>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || equipment_of(&state, &user, &id)).await?,
+    ))
+}
+
+async fn vessel_work_orders(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<WorkOrder>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || work_orders_of(&state, &user, &id)).await?,
+    ))
+}
+
+async fn vessel_work_order(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, work_order_id)): ApiPath<(String, String)>,
+) -> Result<Json<WorkOrder>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || work_order_of(&state, &user, &id, &work_order_id)).await?,
+    ))
+}
+
+/// Adds a shore comment to a vessel's work order, signed off or not; it
+/// reaches the vessel on its next sync.
+pub fn add_shore_work_order_comment(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    work_order_id: &str,
+    text: &str,
+) -> Result<WorkOrder, AppError> {
+    if !role_of(user)?.may_comment() {
+        return Err(AppError::Forbidden(
+            "commenting needs the superintendent role".into(),
+        ));
+    }
+    work_order_of(state, user, vessel_id, work_order_id)?;
+    let author = format!("{}@shore", user.username);
+    Ok(keelson_records::comment_work_order(
+        &state.db,
+        work_order_id,
+        &author,
+        text,
+    )?)
+}
+
+async fn work_order_comment(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, work_order_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<NewComment>,
+) -> Result<(axum::http::StatusCode, Json<WorkOrder>), AppError> {
+    let w = blocking(move || {
+        add_shore_work_order_comment(&state, &user, &id, &work_order_id, &body.text)
+    })
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(w)))
+}
+
+/// A record's audit trail as the API returns it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct History {
+    /// The record's id.
+    pub id: String,
+    /// Its kind: fault, equipment or work_order.
+    pub kind: String,
+    /// Every change, oldest first.
+    pub changes: Vec<HistoryEntry>,
+}
+
+/// The audit trail of one of a vessel's records, or 404.
+pub fn history_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    record_id: &str,
+) -> Result<History, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    let not_found =
+        || AppError::NotFound(format!("no record `{record_id}` on vessel `{vessel_id}`"));
+    match state.db.record(record_id)? {
+        Some(r) if r.vessel_id == vessel_id => {}
+        _ => return Err(not_found()),
+    }
+    let (kind, changes) = keelson_records::history(&state.db, record_id)?;
+    Ok(History {
+        id: record_id.to_owned(),
+        kind,
+        changes,
+    })
+}
+
+async fn vessel_record_history(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, record_id)): ApiPath<(String, String)>,
+) -> Result<Json<History>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || history_of(&state, &user, &id, &record_id)).await?,
+    ))
 }

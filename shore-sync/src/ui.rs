@@ -1,10 +1,11 @@
-//! The shore office's pages: the fleet, a vessel's faults and sensor
-//! trends, a fault with its comments, a tag's trend from the rollups the
-//! vessel sent.
+//! The shore office's pages: the fleet, a vessel's faults, work orders,
+//! equipment and sensor trends, a fault with its comments, a tag's trend
+//! from the rollups the vessel sent.
 
 use crate::api::{
-    add_shore_comment, fault_of, faults_of, org_of, parse_width, quarantined, rollups_of, tags_of,
-    vessel_of, vessel_summaries,
+    add_shore_comment, add_shore_work_order_comment, equipment_of, fault_of, faults_of, history_of,
+    org_of, parse_width, quarantined, rollups_of, tags_of, vessel_of, vessel_summaries,
+    work_order_of, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -25,6 +26,14 @@ pub fn router() -> Router<ShoreState> {
         .route("/vessels/{id}", get(vessel))
         .route("/vessels/{id}/faults/{fault_id}", get(fault))
         .route("/vessels/{id}/tags/{tag}", get(tag_page))
+        .route(
+            "/vessels/{id}/work-orders/{work_order_id}",
+            get(work_order_page),
+        )
+        .route(
+            "/vessels/{id}/work-orders/{work_order_id}/comments",
+            axum::routing::post(work_order_comment),
+        )
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -82,11 +91,13 @@ async fn vessel(
         Ok((
             vessel_of(&s, &u, &vid)?,
             faults_of(&s, &u, &vid)?,
+            equipment_of(&s, &u, &vid)?,
+            work_orders_of(&s, &u, &vid)?,
             tags_of(&s, &u, &vid)?,
         ))
     })
     .await;
-    let (v, faults, tags) = match loaded {
+    let (v, faults, equipment, work_orders, tags) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -95,20 +106,61 @@ async fn vessel(
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
         h2 { "Faults" }
         (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
+        h2 { "Work orders" }
+        @if work_orders.is_empty() {
+            p.muted { "No work orders." }
+        } @else {
+            table {
+                thead { tr { th { "Work order" } th { "Status" } th.opt { "Equipment" } th.opt { "Hours" } th.opt { "Signed off by" } th.opt { "Updated" } } }
+                tbody {
+                    @for w in &work_orders {
+                        tr {
+                            td { a href={ "/vessels/" (v.id) "/work-orders/" (w.id) } { (w.title) } }
+                            td { span class={ "pill st-" (w.status.as_str()) } { (w.status.label()) } }
+                            td.opt { @match equipment.iter().find(|e| e.id == w.equipment_id) {
+                                Some(e) => { (e.code) " " (e.name) }
+                                None => { span.muted { "—" } }
+                            } }
+                            td.opt { (format!("{:.1}", w.hours_spent)) }
+                            td.opt { @for s in &w.sign_offs { (s.author) " " } }
+                            td.opt { (keelson_web::layout::when(w.updated_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Equipment" }
+        @if equipment.is_empty() {
+            p.muted { "No equipment recorded." }
+        } @else {
+            table {
+                thead { tr { th { "Code" } th { "Name" } th { "Criticality" } th.opt { "Maker and model" } } }
+                tbody {
+                    @for e in &equipment {
+                        tr {
+                            td { (e.code) }
+                            td { (e.name) }
+                            td { (e.criticality.as_str()) }
+                            td.opt { (e.maker) " " (e.model) }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Sensor trends" }
         @if tags.is_empty() {
             p.muted { "No sensor rollups received yet." }
         } @else {
             table {
-                thead { tr { th { "Tag" } th { "Last hour (UTC)" } th { "Mean" } th { "Min" } th { "Max" } } }
+                thead { tr { th { "Tag" } th { "Last hour (UTC)" } th { "Mean" } th.opt { "Min" } th.opt { "Max" } } }
                 tbody {
                     @for (tag, r) in &tags {
                         tr {
                             td { a href={ "/vessels/" (v.id) "/tags/" (tag) } { (tag) } }
                             td { (hour_label(r.start_ms)) }
                             td { (num(r.mean)) }
-                            td { (num(r.min)) }
-                            td { (num(r.max)) }
+                            td.opt { (num(r.min)) }
+                            td.opt { (num(r.max)) }
                         }
                     }
                 }
@@ -214,8 +266,14 @@ async fn fault(
     Path((id, fault_id)): Path<(String, String)>,
 ) -> Response {
     let (s, u, vid, fid) = (state.clone(), user.clone(), id.clone(), fault_id.clone());
-    let f = match blocking(move || fault_of(&s, &u, &vid, &fid)).await {
-        Ok(f) => f,
+    let loaded = blocking(move || {
+        let f = fault_of(&s, &u, &vid, &fid)?;
+        let h = history_of(&s, &u, &vid, &fid)?;
+        Ok((f, h))
+    })
+    .await;
+    let (f, history) = match loaded {
+        Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
     let may_comment = role_of(&user).map(|r| r.may_comment()).unwrap_or(false);
@@ -226,6 +284,7 @@ async fn fault(
         (views::fault_details(&f))
         (views::comments(&f, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
+        (views::history(&history.changes))
     };
     Html(page(&state.site, &f.title, Some(&user), body).into_string()).into_response()
 }
@@ -276,4 +335,64 @@ async fn quarantine_page(State(state): State<ShoreState>, PageUser(user): PageUs
         }
     };
     Html(page(&state.site, "Quarantine", Some(&user), body).into_string()).into_response()
+}
+
+async fn work_order_page(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, work_order_id)): Path<(String, String)>,
+) -> Response {
+    let (s, u, vid, wid) = (
+        state.clone(),
+        user.clone(),
+        id.clone(),
+        work_order_id.clone(),
+    );
+    let loaded = blocking(move || {
+        let w = work_order_of(&s, &u, &vid, &wid)?;
+        let h = history_of(&s, &u, &vid, &wid)?;
+        let e = s.db.equipment(&w.equipment_id)?;
+        Ok((w, h, e))
+    })
+    .await;
+    let (w, history, equipment) = match loaded {
+        Ok(x) => x,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let may_comment = role_of(&user).map(|r| r.may_comment()).unwrap_or(false);
+    let action = format!("/vessels/{id}/work-orders/{work_order_id}/comments");
+    let body = html! {
+        p { a href={ "/vessels/" (id) } { "← Vessel " (id) } }
+        h1 { (w.title) }
+        (views::work_order_details(&w, html! {
+            @match &equipment {
+                Some(e) => { (e.code) " " (e.name) }
+                None => { span.muted { (w.equipment_id) } }
+            }
+        }))
+        (views::comment_thread(&w.comments, may_comment.then_some(action.as_str())))
+        @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
+        (views::history(&history.changes))
+    };
+    Html(page(&state.site, &w.title, Some(&user), body).into_string()).into_response()
+}
+
+async fn work_order_comment(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, work_order_id)): Path<(String, String)>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let (s, u, vid, wid) = (
+        state.clone(),
+        user.clone(),
+        id.clone(),
+        work_order_id.clone(),
+    );
+    match blocking(move || add_shore_work_order_comment(&s, &u, &vid, &wid, &form.text)).await {
+        Ok(_) => {
+            Redirect::to(&format!("/vessels/{id}/work-orders/{work_order_id}")).into_response()
+        }
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
 }

@@ -68,8 +68,7 @@ const CREW: &[&str] = &["chief", "second", "third", "fitter", "oiler", "wiper"];
 fn backlog(dir: &std::path::Path) -> Result<Db> {
     let chief = Actor {
         name: "chief".into(),
-        may_work_faults: true,
-        may_close_faults: true,
+        role: keelson_model::Role::ChiefEngineer,
     };
     let mut rng = Lcg(7);
     let mut open: Vec<String> = Vec::new();
@@ -169,7 +168,7 @@ pub fn run() -> Result<()> {
             let stored = db
                 .transact(|tx| tx.load(record))?
                 .ok_or_else(|| anyhow::anyhow!("record"))?;
-            let doc = keelson_sync::FaultDoc::load(&stored.doc)?;
+            let doc = keelson_sync::RecordDoc::load(&stored.doc)?;
             entries.push(ChangeEntry {
                 seq,
                 record_id: record.to_owned(),

@@ -278,7 +278,7 @@ pub fn validate_comment(text: &str) -> Result<String, ValidationError> {
     check_text("text", text, 1, MAX_COMMENT)
 }
 
-fn check_text(
+pub(crate) fn check_text(
     field: &'static str,
     value: &str,
     min: usize,

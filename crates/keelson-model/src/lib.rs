@@ -4,13 +4,22 @@
 //! automerge or HTTP. Everything here is plain data that every other crate can
 //! share without pulling in a runtime.
 
+pub mod equipment;
 pub mod fault;
+pub mod record;
 pub mod role;
 pub mod sample;
+pub mod work_order;
 
+pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
+pub use record::{HistoryEntry, Record};
 pub use role::{Role, ShoreRole};
 pub use sample::{Quality, Sample, TagValue};
+pub use work_order::{
+    NewSignOff, NewWorkEntry, NewWorkOrder, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
+    WorkStatus,
+};
 
 /// Identifier of a vessel, as registered at the shore (for example `imo9321483`).
 ///

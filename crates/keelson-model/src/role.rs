@@ -57,6 +57,21 @@ impl Role {
     pub fn may_close_faults(self) -> bool {
         self >= Role::ChiefEngineer
     }
+
+    /// Whether this role may open, assign and record work on work orders.
+    pub fn may_work_orders(self) -> bool {
+        self >= Role::Engineer
+    }
+
+    /// Whether this role may sign off a work order (final).
+    pub fn may_sign_off(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
+
+    /// Whether this role may add and edit equipment records.
+    pub fn may_manage_equipment(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
 }
 
 impl fmt::Display for Role {

@@ -4,22 +4,31 @@
 //! the sync crate's codec, and writes the document, its query projection and
 //! the new change-log entries back in one store transaction. Changes that
 //! arrive through sync go through [`apply_remote`], which applies a whole
-//! batch or nothing.
+//! batch or nothing. Every kind of record (faults here, [`equipment`] and
+//! [`work_order`] in their modules) goes through the same load and write
+//! path; the kinds differ only in their fields and rules.
 //!
 //! Architecture invariant: this crate holds the rules of who may change
-//! what in a record (status transitions, the vessel a record belongs to);
-//! it knows neither HTTP nor the wire format.
+//! what in a record (roles, status transitions, the sign-off, the vessel a
+//! record belongs to); it knows neither HTTP nor the wire format.
+
+pub mod equipment;
+pub mod work_order;
 
 use chrono::Utc;
 use keelson_model::{
-    Fault, FaultPatch, NewFault, Status, ValidationError, fault::validate_comment,
+    Fault, FaultPatch, HistoryEntry, NewFault, Record, Role, Status, ValidationError,
+    fault::validate_comment,
 };
 use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
-use keelson_sync::record::{FaultDoc, decode_change};
+use keelson_sync::record::{RecordDoc, decode_change};
 
-/// Record kind of faults.
-pub const FAULT: &str = "fault";
+pub use equipment::{create_equipment, patch_equipment};
+pub use keelson_model::record::{EQUIPMENT, FAULT, WORK_ORDER};
+pub use work_order::{
+    add_work_entry, comment_work_order, create_work_order, patch_work_order, sign_off_work_order,
+};
 
 /// Errors of record operations.
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +63,33 @@ pub enum RecordError {
     },
 }
 
-/// Who is making a change, and what their role allows.
+impl RecordError {
+    /// Validation errors raised inside the sync codec are the user's input
+    /// errors too; everything else it raises is about stored data.
+    fn from_codec(e: SyncError) -> RecordError {
+        match e {
+            SyncError::Invalid(v) => RecordError::Invalid(v),
+            other => RecordError::Sync(other),
+        }
+    }
+}
+
+/// Who is making a change on board: the name recorded as author, and the
+/// role whose rights apply.
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// The name recorded as author or reporter.
     pub name: String,
-    /// May change a fault's status.
-    pub may_work_faults: bool,
-    /// May close a fault.
-    pub may_close_faults: bool,
+    /// The user's role on board.
+    pub role: Role,
+}
+
+fn forbid_unless(allowed: bool, what: &str) -> Result<(), RecordError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(RecordError::Forbidden(what.to_owned()))
+    }
 }
 
 /// Logs a new fault on `vessel_id`.
@@ -74,18 +101,20 @@ pub fn create_fault(
 ) -> Result<Fault, RecordError> {
     let new = new.validated()?;
     let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = FaultDoc::create_as(
+    let (mut doc, change) = RecordDoc::create_fault_as(
         db.session_actor(),
         &id,
         vessel_id,
         &new,
         reporter,
         Utc::now(),
-    )?;
-    db.transact(|tx| {
-        let fault = doc.to_fault()?;
-        write_local(tx, &id, &mut doc, &fault, vec![change])?;
-        Ok(fault)
+    )
+    .map_err(RecordError::from_codec)?;
+    db.transact(|tx| match write_local(tx, &id, &mut doc, vec![change])? {
+        Record::Fault(f) => Ok(f),
+        _ => Err(RecordError::Sync(SyncError::Internal(
+            "a new fault reads as another kind".into(),
+        ))),
     })
 }
 
@@ -103,16 +132,14 @@ pub fn patch_fault(
         let (mut doc, current) = load_fault(tx, id)?;
         if let Some(to) = patch.status {
             if to != current.status {
-                if !actor.may_work_faults {
-                    return Err(RecordError::Forbidden(
-                        "changing a fault's status needs the engineer role".into(),
-                    ));
-                }
-                if to == Status::Closed && !actor.may_close_faults {
-                    return Err(RecordError::Forbidden(
-                        "closing a fault needs the chief engineer".into(),
-                    ));
-                }
+                forbid_unless(
+                    actor.role.may_work_faults(),
+                    "changing a fault's status needs the engineer role",
+                )?;
+                forbid_unless(
+                    to != Status::Closed || actor.role.may_close_faults(),
+                    "closing a fault needs the chief engineer",
+                )?;
                 if !current.status.may_become(to) {
                     return Err(RecordError::Conflict(format!(
                         "a fault that is {} cannot become {}",
@@ -121,12 +148,14 @@ pub fn patch_fault(
                 }
             }
         }
-        match doc.apply_patch(&patch, Utc::now())? {
-            Some(change) => {
-                let fault = doc.to_fault()?;
-                write_local(tx, id, &mut doc, &fault, vec![change])?;
-                Ok(fault)
-            }
+        match doc
+            .apply_patch(&patch, &actor.name, Utc::now())
+            .map_err(RecordError::from_codec)?
+        {
+            Some(change) => match write_local(tx, id, &mut doc, vec![change])? {
+                Record::Fault(f) => Ok(f),
+                _ => Err(RecordError::NotFound),
+            },
             None => Ok(current),
         }
     })
@@ -134,15 +163,42 @@ pub fn patch_fault(
 
 /// Adds a comment to a fault.
 pub fn comment_fault(db: &Db, id: &str, author: &str, text: &str) -> Result<Fault, RecordError> {
+    match comment_record(db, id, FAULT, author, text)? {
+        Record::Fault(f) => Ok(f),
+        _ => Err(RecordError::NotFound),
+    }
+}
+
+/// Adds a comment to a record of `kind` (faults and work orders have a
+/// thread). Comments are allowed whatever state the record is in, even on
+/// a signed-off work order.
+pub fn comment_record(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    author: &str,
+    text: &str,
+) -> Result<Record, RecordError> {
     let text = validate_comment(text)?;
     db.transact(|tx| {
-        let (mut doc, _) = load_fault(tx, id)?;
+        let (mut doc, _) = load_kind(tx, id, kind)?;
         let comment_id = uuid::Uuid::new_v4().to_string();
-        let change = doc.add_comment(&comment_id, author, &text, Utc::now())?;
-        let fault = doc.to_fault()?;
-        write_local(tx, id, &mut doc, &fault, vec![change])?;
-        Ok(fault)
+        let change = doc
+            .add_comment(&comment_id, author, &text, Utc::now())
+            .map_err(RecordError::from_codec)?;
+        write_local(tx, id, &mut doc, vec![change])
     })
+}
+
+/// A record's audit trail: its kind and every change in it, oldest first,
+/// with who made it and when.
+pub fn history(db: &Db, id: &str) -> Result<(String, Vec<HistoryEntry>), RecordError> {
+    let stored = db.record(id)?.ok_or(RecordError::NotFound)?;
+    let mut doc = RecordDoc::load(&stored.doc)?;
+    let mut entries = doc.history();
+    // Changes are in causal order; within that, the time reads best.
+    entries.sort_by_key(|e| e.at);
+    Ok((stored.kind, entries))
 }
 
 /// One change received through sync.
@@ -213,15 +269,20 @@ pub enum Sender {
 /// The suffix that marks a comment written ashore.
 pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
 
-/// Checks what a received batch did to a fault against what its sender may
-/// write. Nobody may rewrite or remove a comment through sync. The vessel
-/// owns the fault's fields and may add its own comments, never one that
-/// claims to come from the shore. The shore may only add comments signed
-/// as the shore's; it may not create a vessel's fault nor change its fields.
+/// Checks what a received batch did to a record against what its sender
+/// may write.
+///
+/// - Nobody may rewrite or remove a comment, a work entry or a sign-off:
+///   they are append-only.
+/// - The vessel owns the record's fields and may add its own comments,
+///   never one that claims to come from the shore; nor may it change who
+///   created a record or when.
+/// - The shore may only add comments signed as the shore's; it may neither
+///   create a vessel's record nor change its fields.
 pub fn check_edit(
     sender: Sender,
-    before: Option<&Fault>,
-    after: &Fault,
+    before: Option<&Record>,
+    after: &Record,
 ) -> Result<(), RecordError> {
     let refuse = |what: String| {
         Err(RecordError::Forbidden(format!(
@@ -232,53 +293,63 @@ pub fn check_edit(
             }
         )))
     };
-    let empty = Vec::new();
-    let old_comments = before.map_or(&empty, |b| &b.comments);
+    let old_comments = before.map_or(&[][..], Record::comments);
     for old in old_comments {
-        if after.comments.iter().find(|c| c.id == old.id) != Some(old) {
+        if after.comments().iter().find(|c| c.id == old.id) != Some(old) {
             return refuse(format!("change or remove comment {}", old.id));
         }
     }
     for new in after
-        .comments
+        .comments()
         .iter()
         .filter(|c| !old_comments.iter().any(|o| o.id == c.id))
     {
         let from_shore = new.author.ends_with(SHORE_AUTHOR_SUFFIX);
-        match sender {
-            Sender::Vessel if from_shore => {
-                return refuse(format!("write a comment as {}", new.author));
+        if from_shore != (sender == Sender::Shore) {
+            return refuse(format!("write a comment as {}", new.author));
+        }
+    }
+    if let (Some(Record::WorkOrder(b)), Record::WorkOrder(a)) = (before, after) {
+        for old in &b.entries {
+            if a.entries.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove work entry {}", old.id));
             }
-            Sender::Shore if !from_shore => {
-                return refuse(format!("write a comment as {}", new.author));
+        }
+        for old in &b.sign_offs {
+            if a.sign_offs.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove sign-off {}", old.id));
             }
-            _ => {}
         }
     }
     match (sender, before) {
-        (Sender::Shore, None) => refuse(format!("create fault {}", after.id)),
-        (Sender::Shore, Some(b)) => {
-            let fields = [
-                ("title", b.title != after.title),
-                ("description", b.description != after.description),
-                ("equipment", b.equipment != after.equipment),
-                ("severity", b.severity != after.severity),
-                ("status", b.status != after.status),
-                ("reporter", b.reporter != after.reporter),
-                ("created_at", b.created_at != after.created_at),
-            ];
-            match fields.iter().find(|(_, changed)| *changed) {
-                Some((field, _)) => refuse(format!("change a fault's {field}")),
-                None => Ok(()),
-            }
-        }
-        (Sender::Vessel, Some(b))
-            if b.reporter != after.reporter || b.created_at != after.created_at =>
-        {
-            refuse("change who logged a fault or when".into())
+        (Sender::Shore, None) => refuse(format!("create {} {}", after.kind(), after.id())),
+        (Sender::Shore, Some(b)) => match first_changed_field(b, after) {
+            Some(field) => refuse(format!("change a {}'s {field}", after.kind())),
+            None => Ok(()),
+        },
+        (Sender::Vessel, Some(b)) if b.created() != after.created() => {
+            refuse(format!("change who created a {} or when", after.kind()))
         }
         (Sender::Vessel, _) => Ok(()),
     }
+}
+
+/// The first field, other than the comment thread and the time of the last
+/// change, in which two versions of a record differ. Comparing the records'
+/// JSON keeps this one rule for every kind.
+fn first_changed_field(before: &Record, after: &Record) -> Option<String> {
+    let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Some("content".into());
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| *k != "comments" && *k != "updated_at")
+        .find(|k| b.get(*k) != a.get(*k))
+        .cloned()
 }
 
 /// Applies a batch of received changes, all of which must belong to records
@@ -319,31 +390,31 @@ pub fn apply_remote(
                             sender: vessel_id.to_owned(),
                         });
                     }
-                    let mut doc = FaultDoc::load(&stored.doc)?;
-                    let before = doc.to_fault()?;
+                    let mut doc = RecordDoc::load(&stored.doc)?;
+                    let before = doc.to_record()?;
                     doc.apply_changes(&bytes)?;
                     (doc, Some(before))
                 }
-                None => (FaultDoc::from_changes(&bytes)?, None),
+                None => (RecordDoc::from_changes(&bytes)?, None),
             };
-            let fault = doc.to_fault()?;
+            let record = doc.to_record()?;
             // The document itself names its vessel; a change may neither
             // create a record for another vessel nor move one.
-            if fault.vessel_id != vessel_id || fault.id != *record_id {
+            if record.vessel_id() != vessel_id || record.id() != *record_id {
                 return Err(RecordError::WrongVessel {
                     record_id: (*record_id).to_owned(),
-                    owner: fault.vessel_id,
+                    owner: record.vessel_id().to_owned(),
                     sender: vessel_id.to_owned(),
                 });
             }
-            check_edit(sender, before.as_ref(), &fault)?;
+            check_edit(sender, before.as_ref(), &record)?;
             let added = tx.write(
                 record_id,
                 &RecordWrite {
                     vessel_id: vessel_id.to_owned(),
-                    kind: FAULT.to_owned(),
+                    kind: record.kind().to_owned(),
                     doc: doc.save(),
-                    fault: Some(fault),
+                    projection: Some(record),
                     changes: list.clone(),
                     origin: Origin::Remote,
                 },
@@ -356,24 +427,40 @@ pub fn apply_remote(
     })
 }
 
-fn load_fault(tx: &RecordTx<'_>, id: &str) -> Result<(FaultDoc, Fault), RecordError> {
-    let stored = tx.load(id)?.ok_or(RecordError::NotFound)?;
-    if stored.kind != FAULT {
-        return Err(RecordError::NotFound);
+fn load_fault(tx: &RecordTx<'_>, id: &str) -> Result<(RecordDoc, Fault), RecordError> {
+    match load_kind(tx, id, FAULT)? {
+        (doc, Record::Fault(f)) => Ok((doc, f)),
+        _ => Err(RecordError::NotFound),
     }
-    let mut doc = FaultDoc::load(&stored.doc)?;
-    doc.set_actor(tx.actor())?;
-    let fault = doc.to_fault()?;
-    Ok((doc, fault))
 }
 
-fn write_local(
+/// Loads a record of `kind` for a local edit, with this handle's actor. A
+/// record of another kind is not found: ids are not guessable across
+/// kinds' endpoints.
+pub(crate) fn load_kind(
+    tx: &RecordTx<'_>,
+    id: &str,
+    kind: &str,
+) -> Result<(RecordDoc, Record), RecordError> {
+    let stored = tx.load(id)?.ok_or(RecordError::NotFound)?;
+    if stored.kind != kind {
+        return Err(RecordError::NotFound);
+    }
+    let mut doc = RecordDoc::load(&stored.doc)?;
+    doc.set_actor(tx.actor())?;
+    let record = doc.to_record()?;
+    Ok((doc, record))
+}
+
+/// Writes a locally changed document, its projection and its new changes;
+/// the one write path of every kind. Returns the record as now read.
+pub(crate) fn write_local(
     tx: &mut RecordTx<'_>,
     id: &str,
-    doc: &mut FaultDoc,
-    fault: &Fault,
+    doc: &mut RecordDoc,
     changes: Vec<Vec<u8>>,
-) -> Result<(), RecordError> {
+) -> Result<Record, RecordError> {
+    let record = doc.to_record()?;
     let changes = changes
         .into_iter()
         .map(|bytes| {
@@ -387,15 +474,15 @@ fn write_local(
     tx.write(
         id,
         &RecordWrite {
-            vessel_id: fault.vessel_id.clone(),
-            kind: FAULT.to_owned(),
+            vessel_id: record.vessel_id().to_owned(),
+            kind: record.kind().to_owned(),
             doc: doc.save(),
-            fault: Some(fault.clone()),
+            projection: Some(record.clone()),
             changes,
             origin: Origin::Local,
         },
     )?;
-    Ok(())
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -408,8 +495,7 @@ mod tests {
     fn chief() -> Actor {
         Actor {
             name: "chief".into(),
-            may_work_faults: true,
-            may_close_faults: true,
+            role: Role::ChiefEngineer,
         }
     }
 
@@ -482,8 +568,7 @@ mod tests {
         let f = create_fault(&db, "v1", new_fault(), "crew1").unwrap();
         let crew = Actor {
             name: "crew1".into(),
-            may_work_faults: false,
-            may_close_faults: false,
+            role: Role::Crew,
         };
         let to = |s| FaultPatch {
             status: Some(s),
@@ -499,7 +584,7 @@ mod tests {
         ));
         patch_fault(&db, &f.id, to(Status::Resolved), &chief()).unwrap();
         let engineer = Actor {
-            may_work_faults: true,
+            role: Role::Engineer,
             ..crew
         };
         assert!(matches!(

@@ -35,7 +35,9 @@ pub mod tiers;
 mod users;
 
 pub use edge::{StoredSample, SyncState};
-pub use records::{ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord};
+pub use records::{
+    ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord, WorkOrderFilter,
+};
 pub use shore::{DEFAULT_ORG, NonceOutcome, OrgRow, QuarantineRow, VesselRow};
 pub use tiers::{
     CompactionReport, LaneRollup, Resolution, RetentionPolicy, RetentionReport, RollupBatch,

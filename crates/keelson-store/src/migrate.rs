@@ -6,10 +6,16 @@ use rusqlite::Connection;
 /// A migration: a unique name and the SQL it runs.
 type Migration = (&'static str, &'static str);
 
-const COMMON: &[Migration] = &[(
-    "common/0001_records_users",
-    include_str!("../../../schema/common/0001_records_users.sql"),
-)];
+const COMMON: &[Migration] = &[
+    (
+        "common/0001_records_users",
+        include_str!("../../../schema/common/0001_records_users.sql"),
+    ),
+    (
+        "common/0002_equipment_work_orders",
+        include_str!("../../../schema/common/0002_equipment_work_orders.sql"),
+    ),
+];
 
 const EDGE: &[Migration] = &[
     (

@@ -5,9 +5,15 @@
 //! the caller under the writer lock: the caller loads documents, changes
 //! them, and writes document, projection and changes back; all of it commits
 //! together or not at all.
+//!
+//! The store never decodes a document. The caller hands it the record as
+//! read from the document ([`Record`]); the store writes the projection
+//! table of that record's kind (`faults`, `equipment` or `work_orders`).
+//! Everything else (the `records` row and the change log) is one code path
+//! for every kind.
 
 use crate::{Db, StoreError, ms, now_ms};
-use keelson_model::Fault;
+use keelson_model::{Equipment, Fault, Record, WorkOrder};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a change was made, from this site's point of view.
@@ -46,8 +52,8 @@ pub struct RecordWrite {
     pub kind: String,
     /// The whole saved document.
     pub doc: Vec<u8>,
-    /// The fault projection, for fault records.
-    pub fault: Option<Fault>,
+    /// The record as read from the document, for its projection.
+    pub projection: Option<Record>,
     /// The changes to append to the change log.
     pub changes: Vec<NewChange>,
     /// Where the changes were made.
@@ -89,6 +95,21 @@ pub struct FaultFilter {
     pub offset: u32,
 }
 
+/// Which work orders to list.
+#[derive(Debug, Clone, Default)]
+pub struct WorkOrderFilter {
+    /// Only this vessel's work orders.
+    pub vessel_id: Option<String>,
+    /// Only work orders in this status.
+    pub status: Option<String>,
+    /// Only work orders on this equipment record.
+    pub equipment_id: Option<String>,
+    /// At most this many (0 means a default of 500).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
 /// A write transaction over records, held under the store's writer lock.
 pub struct RecordTx<'a> {
     pub(crate) tx: Transaction<'a>,
@@ -119,6 +140,33 @@ impl RecordTx<'_> {
             .optional()?)
     }
 
+    /// The equipment of `vessel_id` with `code`, as last projected.
+    pub fn equipment_by_code(
+        &self,
+        vessel_id: &str,
+        code: &str,
+    ) -> Result<Option<Equipment>, StoreError> {
+        let json: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT json FROM equipment WHERE vessel_id = ?1 AND code = ?2 ORDER BY id LIMIT 1",
+                [vessel_id, code],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| parse_json("equipment", &j)).transpose()
+    }
+
+    /// How many pieces of equipment of `vessel_id` sit below `code`.
+    pub fn equipment_below(&self, vessel_id: &str, code: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM equipment WHERE vessel_id = ?1 AND substr(code, 1, length(?2) + 1) = ?2 || '.'",
+            [vessel_id, code],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     /// Writes a record's document and projection and appends its changes.
     /// Returns how many changes were new (a change already in the log is
     /// skipped, which makes re-sent batches harmless).
@@ -129,7 +177,25 @@ impl RecordTx<'_> {
              ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, updated_at_ms = excluded.updated_at_ms",
             params![id, w.vessel_id, w.kind, w.doc, now],
         )?;
-        if let Some(f) = &w.fault {
+        match &w.projection {
+            Some(Record::Fault(f)) => self.project_fault(f)?,
+            Some(Record::Equipment(e)) => self.project_equipment(e)?,
+            Some(Record::WorkOrder(o)) => self.project_work_order(o)?,
+            None => {}
+        }
+        let mut added = 0;
+        for c in &w.changes {
+            added += self.tx.execute(
+                "INSERT OR IGNORE INTO change_log (vessel_id, record_id, origin, hash, change, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![w.vessel_id, id, w.origin.as_str(), c.hash, c.bytes, now],
+            )?;
+        }
+        Ok(added)
+    }
+
+    fn project_fault(&mut self, f: &Fault) -> Result<(), StoreError> {
+        {
             let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             self.tx.execute(
                 "INSERT INTO faults (id, vessel_id, title, equipment, severity, severity_rank, status, reporter,
@@ -155,15 +221,52 @@ impl RecordTx<'_> {
                 ],
             )?;
         }
-        let mut added = 0;
-        for c in &w.changes {
-            added += self.tx.execute(
-                "INSERT OR IGNORE INTO change_log (vessel_id, record_id, origin, hash, change, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![w.vessel_id, id, w.origin.as_str(), c.hash, c.bytes, now],
-            )?;
-        }
-        Ok(added)
+        Ok(())
+    }
+
+    fn project_equipment(&mut self, e: &Equipment) -> Result<(), StoreError> {
+        let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO equipment (id, vessel_id, code, name, level, criticality, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET code = excluded.code, name = excluded.name,
+                level = excluded.level, criticality = excluded.criticality,
+                updated_at_ms = excluded.updated_at_ms, json = excluded.json",
+            params![
+                e.id,
+                e.vessel_id,
+                e.code,
+                e.name,
+                e.level.as_str(),
+                e.criticality.as_str(),
+                ms(e.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn project_work_order(&mut self, o: &WorkOrder) -> Result<(), StoreError> {
+        let json = serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO work_orders (id, vessel_id, equipment_id, title, assignee, status,
+                                      created_at_ms, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(id) DO UPDATE SET title = excluded.title, assignee = excluded.assignee,
+                status = excluded.status, updated_at_ms = excluded.updated_at_ms, json = excluded.json",
+            params![
+                o.id,
+                o.vessel_id,
+                o.equipment_id,
+                o.title,
+                o.assignee,
+                o.status.as_str(),
+                ms(o.created_at),
+                ms(o.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
     }
 }
 
@@ -194,6 +297,102 @@ impl Db {
             .query_row("SELECT json FROM faults WHERE id = ?1", [id], |r| r.get(0))
             .optional()?;
         json.map(|j| parse_fault(&j)).transpose()
+    }
+
+    /// A record's stored document, whatever its kind.
+    pub fn record(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn
+            .query_row(
+                "SELECT vessel_id, kind, doc FROM records WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(StoredRecord {
+                        vessel_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        doc: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// A piece of equipment as last projected.
+    pub fn equipment(&self, id: &str) -> Result<Option<Equipment>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM equipment WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("equipment", &j)).transpose()
+    }
+
+    /// Every piece of equipment of a vessel (or all), in tree order: each
+    /// system before its children, `6.2` before `6.10`.
+    pub fn list_equipment(&self, vessel_id: Option<&str>) -> Result<Vec<Equipment>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT json FROM equipment WHERE (?1 IS NULL OR vessel_id = ?1)")?;
+        let rows = stmt.query_map([vessel_id], |r| r.get::<_, String>(0))?;
+        let mut list = rows
+            .map(|j| parse_json::<Equipment>("equipment", &j?))
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_by_cached_key(|e| {
+            (
+                keelson_model::equipment::code_sort_key(&e.code),
+                e.id.clone(),
+            )
+        });
+        Ok(list)
+    }
+
+    /// A work order as last projected.
+    pub fn work_order(&self, id: &str) -> Result<Option<WorkOrder>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM work_orders WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("work order", &j)).transpose()
+    }
+
+    /// Work orders, most recently changed first, and how many match in all
+    /// (for paging).
+    pub fn list_work_orders(
+        &self,
+        filter: &WorkOrderFilter,
+    ) -> Result<(Vec<WorkOrder>, u64), StoreError> {
+        let conn = self.reader()?;
+        let limit = if filter.limit == 0 { 500 } else { filter.limit };
+        let mut stmt = conn.prepare_cached(
+            "SELECT json FROM work_orders
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR equipment_id = ?3)
+             ORDER BY updated_at_ms DESC, id LIMIT ?4 OFFSET ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.vessel_id,
+                filter.status,
+                filter.equipment_id,
+                limit,
+                filter.offset
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        let list = rows
+            .map(|j| parse_json("work order", &j?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let total: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM work_orders
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR equipment_id = ?3)",
+            params![filter.vessel_id, filter.status, filter.equipment_id],
+            |r| r.get(0),
+        )?;
+        Ok((list, total as u64))
     }
 
     /// Faults, most recently changed first.
@@ -292,6 +491,10 @@ impl Db {
     }
 }
 
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what} projection: {e}")))
+}
+
 fn parse_fault(json: &str) -> Result<Fault, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("fault projection: {e}")))
 }
@@ -324,7 +527,7 @@ mod tests {
             vessel_id: "v1".into(),
             kind: "fault".into(),
             doc: vec![1, 2, 3],
-            fault: Some(fault(id)),
+            projection: Some(Record::Fault(fault(id))),
             changes: vec![NewChange {
                 hash: hash.into(),
                 bytes: vec![9; 10],
@@ -351,6 +554,112 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(db.fault("f2").expect("q"), None);
         assert_eq!(db.record_counts().expect("q"), (1, 1));
+    }
+
+    fn equipment(id: &str, code: &str) -> Equipment {
+        let now = chrono::Utc::now();
+        Equipment {
+            id: id.into(),
+            vessel_id: "v1".into(),
+            code: code.into(),
+            parent_code: keelson_model::equipment::parent_code(code).map(str::to_owned),
+            name: format!("Equipment {code}"),
+            level: keelson_model::Level::System,
+            criticality: keelson_model::Criticality::Normal,
+            maker: String::new(),
+            model: String::new(),
+            serial: String::new(),
+            tags: vec![],
+            created_by: "chief".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn work_order(id: &str, equipment_id: &str, status: keelson_model::WorkStatus) -> WorkOrder {
+        let now = chrono::Utc::now();
+        WorkOrder {
+            id: id.into(),
+            vessel_id: "v1".into(),
+            title: format!("Job {id}"),
+            equipment_id: equipment_id.into(),
+            description: String::new(),
+            assignee: String::new(),
+            status,
+            work_done: String::new(),
+            hours_spent: 0.0,
+            entries: vec![],
+            sign_offs: vec![],
+            created_by: "second".into(),
+            created_at: now,
+            updated_at: now,
+            comments: vec![],
+        }
+    }
+
+    fn put(db: &crate::Db, id: &str, record: Record) {
+        let w = RecordWrite {
+            vessel_id: "v1".into(),
+            kind: record.kind().into(),
+            doc: vec![1],
+            projection: Some(record),
+            changes: vec![],
+            origin: Origin::Local,
+        };
+        db.transact(|tx| tx.write(id, &w)).expect("write");
+    }
+
+    #[test]
+    fn equipment_lists_in_tree_order_and_work_orders_filter_and_page() {
+        use keelson_model::WorkStatus::{Done, Open};
+        let (_dir, db) = open(Site::Edge);
+        for (id, code) in [("a", "6.10"), ("b", "6"), ("c", "6.2"), ("d", "10")] {
+            put(&db, id, Record::Equipment(equipment(id, code)));
+        }
+        let codes: Vec<String> = db
+            .list_equipment(Some("v1"))
+            .expect("q")
+            .into_iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, ["6", "6.2", "6.10", "10"]);
+        db.transact(|tx| {
+            assert_eq!(
+                tx.equipment_by_code("v1", "6.2")?.map(|e| e.id),
+                Some("c".into())
+            );
+            assert_eq!(tx.equipment_below("v1", "6")?, 2);
+            assert_eq!(tx.equipment_below("v1", "1")?, 0);
+            Ok::<_, StoreError>(())
+        })
+        .expect("tx");
+
+        for i in 0..5 {
+            let status = if i % 2 == 0 { Open } else { Done };
+            let id = format!("w{i}");
+            put(&db, &id, Record::WorkOrder(work_order(&id, "b", status)));
+        }
+        put(&db, "w9", Record::WorkOrder(work_order("w9", "c", Open)));
+        let filter =
+            |status: Option<&str>, equipment: Option<&str>, limit, offset| WorkOrderFilter {
+                vessel_id: Some("v1".into()),
+                status: status.map(str::to_owned),
+                equipment_id: equipment.map(str::to_owned),
+                limit,
+                offset,
+            };
+        let (page, total) = db.list_work_orders(&filter(None, None, 4, 0)).expect("q");
+        assert_eq!((page.len(), total), (4, 6));
+        let (page, _) = db.list_work_orders(&filter(None, None, 4, 4)).expect("q");
+        assert_eq!(page.len(), 2);
+        let (page, total) = db
+            .list_work_orders(&filter(Some("open"), Some("b"), 0, 0))
+            .expect("q");
+        assert_eq!((page.len(), total), (3, 3));
+        assert_eq!(
+            db.work_order("w9").expect("q").map(|w| w.equipment_id),
+            Some("c".into())
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! stay independent of automerge and of each other.
 //!
 //! - [`record`]: one automerge document per maintenance record
-//!   ([`FaultDoc`]), creating, editing, merging and reading it back.
+//!   ([`RecordDoc`]): faults, equipment and work orders, creating,
+//!   editing, merging, reading them back and their history.
 //! - [`wire`]: the zstd-compressed chunk format with hard size limits.
 //! - [`signing`]: request signatures with a vessel's Ed25519 key.
 //! - [`protocol`]: the JSON messages and paths of a sync session.
@@ -23,7 +24,7 @@ pub mod signing;
 pub mod wire;
 
 pub use error::SyncError;
-pub use record::{ChangeInfo, FaultDoc, decode_change};
+pub use record::{ChangeInfo, RecordDoc, decode_change};
 pub use signing::{RequestSignature, VesselKey, sign_request, verify_request};
 pub use wire::{
     ChangeEntry, Chunk, Lane, MAX_CHUNK_BYTES, MAX_DECODED_BYTES, RollupChunk, RollupEntry,

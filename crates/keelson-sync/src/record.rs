@@ -2,9 +2,18 @@
 //! never one per vessel, because memory and load time grow with each
 //! document's history and a vessel-wide document would grow without bound.
 //!
-//! For now the only record kind is the fault ([`FaultDoc`]).
+//! [`RecordDoc`] holds a record of any kind. What every kind shares lives
+//! here: loading, saving, merging remote changes all or nothing, the history
+//! and the comment thread. Where kinds differ (their fields and their rules)
+//! the code dispatches on the root's `kind`: faults below, equipment in
+//! [`equipment`], work orders in [`work_order`]. [`RecordDoc::to_record`]
+//! reads any kind back as a [`Record`].
 //!
-//! # Document layout (schema 1)
+//! Every document's root map holds `kind` (string), `schema` (uint, the
+//! layout version of that kind), `id` and `vessel_id` (strings that never
+//! change after creation), `created_at` and `updated_at` (timestamps).
+//!
+//! # Fault layout (schema 1)
 //!
 //! The root map of a fault document holds:
 //!
@@ -25,50 +34,57 @@
 //! winner (last writer wins), which is acceptable for these short fields and
 //! keeps each change small on the wire. Timestamps are stored as automerge
 //! timestamps (i64 milliseconds), so anything finer than a millisecond is
-//! dropped; [`FaultDoc::to_fault`] returns the truncated values.
+//! dropped; [`RecordDoc::to_fault`] returns the truncated values.
 //!
 //! # Changes
 //!
 //! Every local edit is committed as exactly one automerge change and its raw
 //! bytes are returned, so the caller can append them to its change log in the
-//! same database transaction as the saved document. No change carries a
-//! commit time or message: the fields carry their own timestamps and every
-//! byte counts on a satellite link.
+//! same database transaction as the saved document. Each change carries its
+//! author's user name as the change message and the time to the second, so
+//! the audit trail ([`RecordDoc::history`]) reads who changed a record and
+//! when from the changes themselves, on both sites. That costs a few bytes
+//! per change on the wire (a short name and a varint), which is the price of
+//! an audit trail nobody can rewrite without rewriting the change's hash.
 //!
 //! # Actors
 //!
-//! Each [`FaultDoc`] value gets a fresh random 16-byte actor id when it is
+//! Each [`RecordDoc`] value gets a fresh random 16-byte actor id when it is
 //! created, loaded or rebuilt from changes. Two sites, or two handlers on the
 //! same site that load the same record at once, therefore never share an
 //! actor, and automerge never sees two different changes with the same actor
 //! and sequence number. The price is one more actor entry in a document per
 //! editing session (16 bytes) and chunks that compress a little worse, since
 //! every change names its actor. A caller that can guarantee the conditions
-//! listed on [`FaultDoc::set_actor`] may reuse one actor instead. For the
-//! same reason `FaultDoc` is not `Clone`.
+//! listed on [`RecordDoc::set_actor`] may reuse one actor instead. For the
+//! same reason `RecordDoc` is not `Clone`.
 //!
 //! # Applying remote changes
 //!
-//! [`FaultDoc::apply_changes`] is all-or-nothing: the batch is decoded first,
+//! [`RecordDoc::apply_changes`] is all-or-nothing: the batch is decoded first,
 //! applied to a scratch copy, and only swapped in when the result is still a
 //! valid fault with the same id and vessel. A batch that references changes
 //! the document lacks is refused too, because automerge would otherwise hold
-//! those changes in a queue that [`FaultDoc::save`] silently drops.
+//! those changes in a queue that [`RecordDoc::save`] silently drops.
 
 use std::fmt;
 
-use automerge::transaction::Transactable;
+use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
     ActorId, AutoCommit, AutomergeError, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc,
     ScalarValue, Value,
 };
 use chrono::{DateTime, Utc};
 use keelson_model::{
-    Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError, validate_vessel_id,
+    Comment, Fault, FaultPatch, HistoryEntry, NewFault, Record, Severity, Status, ValidationError,
+    validate_vessel_id,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::SyncError;
+
+pub mod equipment;
+pub mod work_order;
 
 /// The `kind` of a fault document.
 pub const FAULT_KIND: &str = "fault";
@@ -177,32 +193,32 @@ fn validate_person(field: &'static str, name: &str) -> Result<(), ValidationErro
 }
 
 /// One fault record as an automerge document.
-pub struct FaultDoc {
+pub struct RecordDoc {
     doc: AutoCommit,
 }
 
-impl fmt::Debug for FaultDoc {
+impl fmt::Debug for RecordDoc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The whole op set is far too noisy for a log line; the actor is what
         // tells two in-memory copies apart.
-        f.debug_struct("FaultDoc")
+        f.debug_struct("RecordDoc")
             .field("actor", &self.actor_hex())
             .finish_non_exhaustive()
     }
 }
 
-impl FaultDoc {
+impl RecordDoc {
     /// Creates the document of a newly logged fault and returns it with the
     /// one change that creates it. The input is validated (and trimmed) with
     /// the model's rules; the status starts as open.
-    pub fn create(
+    pub fn create_fault(
         id: &str,
         vessel_id: &str,
         new: &NewFault,
         reporter: &str,
         now: DateTime<Utc>,
-    ) -> Result<(FaultDoc, Vec<u8>), SyncError> {
-        Self::create_as(
+    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
+        Self::create_fault_as(
             random_actor()?.to_bytes(),
             id,
             vessel_id,
@@ -212,27 +228,27 @@ impl FaultDoc {
         )
     }
 
-    /// [`FaultDoc::create`] with a caller-chosen actor, under the conditions
-    /// listed on [`FaultDoc::set_actor`].
-    pub fn create_as(
+    /// [`RecordDoc::create`] with a caller-chosen actor, under the conditions
+    /// listed on [`RecordDoc::set_actor`].
+    pub fn create_fault_as(
         actor: &[u8],
         id: &str,
         vessel_id: &str,
         new: &NewFault,
         reporter: &str,
         now: DateTime<Utc>,
-    ) -> Result<(FaultDoc, Vec<u8>), SyncError> {
+    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
         validate_record_id("id", id)?;
         validate_vessel_id(vessel_id)?;
         validate_person("reporter", reporter)?;
         let new = new.clone().validated()?;
         let at = ScalarValue::Timestamp(now.timestamp_millis());
 
-        let mut fault = FaultDoc {
+        let mut fault = RecordDoc {
             doc: AutoCommit::new(),
         };
         fault.set_actor(actor)?;
-        let change = fault.transact(|d| {
+        let change = fault.transact(reporter, now, |d| {
             d.put(ROOT, key::KIND, FAULT_KIND)?;
             d.put(ROOT, key::SCHEMA, FAULT_SCHEMA)?;
             d.put(ROOT, key::ID, id)?;
@@ -253,21 +269,21 @@ impl FaultDoc {
         Ok((fault, change))
     }
 
-    /// Loads a document saved with [`FaultDoc::save`]. The content is checked
-    /// lazily, by [`FaultDoc::to_fault`].
-    pub fn load(bytes: &[u8]) -> Result<FaultDoc, SyncError> {
+    /// Loads a document saved with [`RecordDoc::save`]. The content is checked
+    /// lazily, by [`RecordDoc::to_fault`].
+    pub fn load(bytes: &[u8]) -> Result<RecordDoc, SyncError> {
         guarded("document", || Self::load_unguarded(bytes))
     }
 
-    fn load_unguarded(bytes: &[u8]) -> Result<FaultDoc, SyncError> {
+    fn load_unguarded(bytes: &[u8]) -> Result<RecordDoc, SyncError> {
         // An empty input loads as an empty automerge document, which is never
         // a record, so it is refused here rather than at first use.
         if bytes.is_empty() {
-            return Err(SyncError::malformed("fault document: no bytes"));
+            return Err(SyncError::malformed("record document: no bytes"));
         }
         let doc = AutoCommit::load(bytes)
-            .map_err(|e| SyncError::malformed(format!("fault document: {e}")))?;
-        Ok(FaultDoc {
+            .map_err(|e| SyncError::malformed(format!("record document: {e}")))?;
+        Ok(RecordDoc {
             doc: doc.with_actor(random_actor()?),
         })
     }
@@ -275,15 +291,15 @@ impl FaultDoc {
     /// Builds a document from scratch out of its changes, as the receiver of
     /// a record it has never seen does. The changes may come in any order but
     /// must be complete and must form a valid fault.
-    pub fn from_changes(changes: &[Vec<u8>]) -> Result<FaultDoc, SyncError> {
+    pub fn from_changes(changes: &[Vec<u8>]) -> Result<RecordDoc, SyncError> {
         guarded("changes", || Self::from_changes_unguarded(changes))
     }
 
-    fn from_changes_unguarded(changes: &[Vec<u8>]) -> Result<FaultDoc, SyncError> {
+    fn from_changes_unguarded(changes: &[Vec<u8>]) -> Result<RecordDoc, SyncError> {
         if changes.is_empty() {
-            return Err(SyncError::malformed("fault: no changes to build it from"));
+            return Err(SyncError::malformed("record: no changes to build it from"));
         }
-        let mut fault = FaultDoc {
+        let mut fault = RecordDoc {
             doc: AutoCommit::new().with_actor(random_actor()?),
         };
         fault.apply_changes(changes)?;
@@ -300,7 +316,7 @@ impl FaultDoc {
     ///
     /// Reusing one actor across many edits makes chunks compress better
     /// (each change names its actor), but it is only safe when the caller
-    /// guarantees that no two `FaultDoc` values with that actor ever edit the
+    /// guarantees that no two `RecordDoc` values with that actor ever edit the
     /// same record at once, that every local change is saved before the next
     /// edit, and that the actor is replaced whenever the database could have
     /// gone back in time (a restore from backup); otherwise two different
@@ -369,9 +385,11 @@ impl FaultDoc {
     pub fn apply_patch(
         &mut self,
         patch: &FaultPatch,
+        author: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<u8>>, SyncError> {
         let patch = patch.clone().validated()?;
+        validate_person("author", author)?;
         let current = self.to_fault()?;
 
         let mut writes: Vec<(&'static str, String)> = Vec::new();
@@ -405,8 +423,8 @@ impl FaultDoc {
             return Ok(None);
         }
 
-        let updated = updated_at_after(&current, now);
-        self.transact(|d| {
+        let updated = updated_at_after(current.updated_at, now);
+        self.transact(author, now, |d| {
             for (k, v) in &writes {
                 d.put(ROOT, *k, v.as_str())?;
             }
@@ -428,15 +446,18 @@ impl FaultDoc {
         validate_record_id("id", comment_id)?;
         validate_person("author", author)?;
         let text = keelson_model::fault::validate_comment(text)?;
-        let current = self.to_fault()?;
-        if current.comments.iter().any(|c| c.id == comment_id) {
+        let current = self.to_record()?;
+        if matches!(current, Record::Equipment(_)) {
+            return Err(ValidationError::new("text", "equipment records take no comments").into());
+        }
+        if current.comments().iter().any(|c| c.id == comment_id) {
             return Err(ValidationError::new("id", "a comment with this id already exists").into());
         }
         let list = comments_list(&self.doc)?;
         let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(&current, now);
+        let updated = updated_at_after(record_updated_at(&current), now);
 
-        let change = self.transact(|d| {
+        let change = self.transact(author, now, |d| {
             // Appending at the end keeps the list in local order; concurrent
             // appends from two sites both survive and are ordered by `at`
             // when read.
@@ -459,8 +480,8 @@ impl FaultDoc {
     /// skipped, so re-sent data is harmless. The batch is refused with
     /// [`SyncError::MissingDependencies`] when it needs changes the document
     /// lacks, [`SyncError::Rejected`] when it clashes with the history or
-    /// leaves an invalid fault or changes the fault's id, and
-    /// [`SyncError::WrongVessel`] when it moves the fault to another vessel.
+    /// leaves an invalid record or changes the record's kind or id, and
+    /// [`SyncError::WrongVessel`] when it moves the record to another vessel.
     pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), SyncError> {
         guarded("changes", || self.apply_changes_unguarded(changes))
     }
@@ -477,6 +498,7 @@ impl FaultDoc {
             None
         } else {
             Some((
+                get_string(&self.doc, &ROOT, key::KIND)?,
                 get_string(&self.doc, &ROOT, key::ID)?,
                 get_string(&self.doc, &ROOT, key::VESSEL_ID)?,
             ))
@@ -493,26 +515,32 @@ impl FaultDoc {
                 missing.iter().map(ToString::to_string).collect(),
             ));
         }
-        let trial = FaultDoc { doc: trial };
-        let fault = trial
-            .to_fault()
-            .map_err(|e| SyncError::Rejected(format!("result is not a valid fault: {e}")))?;
-        if let Some((id, vessel_id)) = identity {
-            if fault.id != id {
+        let trial = RecordDoc { doc: trial };
+        let record = trial
+            .to_record()
+            .map_err(|e| SyncError::Rejected(format!("result is not a valid record: {e}")))?;
+        if let Some((kind, id, vessel_id)) = identity {
+            if record.kind() != kind {
                 return Err(SyncError::Rejected(format!(
-                    "changes would rename fault {id} to {}",
-                    fault.id
+                    "changes would turn {kind} {id} into a {}",
+                    record.kind()
                 )));
             }
-            if fault.vessel_id != vessel_id {
+            if record.id() != id {
+                return Err(SyncError::Rejected(format!(
+                    "changes would rename {kind} {id} to {}",
+                    record.id()
+                )));
+            }
+            if record.vessel_id() != vessel_id {
                 return Err(SyncError::WrongVessel {
                     expected: vessel_id,
-                    got: fault.vessel_id,
+                    got: record.vessel_id().to_owned(),
                 });
             }
         }
         tracing::debug!(
-            fault_id = %fault.id,
+            record_id = %record.id(),
             changes = changes.len(),
             "applied remote changes"
         );
@@ -526,27 +554,66 @@ impl FaultDoc {
     /// limits. Any failure is [`SyncError::Malformed`]. Comments come sorted
     /// by time, then id, so every site shows the same order.
     pub fn to_fault(&self) -> Result<Fault, SyncError> {
-        guarded("document", || self.to_fault_unguarded())
+        match self.to_record()? {
+            Record::Fault(f) => Ok(f),
+            other => Err(SyncError::malformed(format!(
+                "record: kind is {:?}, expected {FAULT_KIND:?}",
+                other.kind()
+            ))),
+        }
     }
 
-    fn to_fault_unguarded(&self) -> Result<Fault, SyncError> {
+    /// The record's kind as its root says, unchecked.
+    pub fn kind(&self) -> Result<String, SyncError> {
+        guarded("document", || get_string(&self.doc, &ROOT, key::KIND))
+    }
+
+    /// Reads the document as whatever record its `kind` says, checking
+    /// everything a peer could have got wrong (see [`RecordDoc::to_fault`]).
+    /// An unknown kind is [`SyncError::Malformed`].
+    pub fn to_record(&self) -> Result<Record, SyncError> {
+        guarded("document", || {
+            let kind = get_string(&self.doc, &ROOT, key::KIND)?;
+            match kind.as_str() {
+                FAULT_KIND => {
+                    check_schema(&self.doc, FAULT_KIND, FAULT_SCHEMA)?;
+                    self.read_fault().map(Record::Fault)
+                }
+                equipment::KIND => {
+                    check_schema(&self.doc, equipment::KIND, equipment::SCHEMA)?;
+                    self.read_equipment().map(Record::Equipment)
+                }
+                work_order::KIND => {
+                    check_schema(&self.doc, work_order::KIND, work_order::SCHEMA)?;
+                    self.read_work_order().map(Record::WorkOrder)
+                }
+                other => Err(SyncError::malformed(format!(
+                    "record: unknown kind {other:?}"
+                ))),
+            }
+        })
+    }
+
+    /// The record's history for its audit trail, oldest first: each
+    /// change with the author and time it carries. Changes made before
+    /// changes carried them show neither.
+    pub fn history(&mut self) -> Vec<HistoryEntry> {
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| HistoryEntry {
+                hash: c.hash().to_string(),
+                author: c.message().filter(|m| !m.is_empty()).map(str::to_owned),
+                at: (c.timestamp() > 0)
+                    .then(|| DateTime::from_timestamp(c.timestamp(), 0))
+                    .flatten(),
+                ops: c.len(),
+            })
+            .collect()
+    }
+
+    fn read_fault(&self) -> Result<Fault, SyncError> {
         let d = &self.doc;
-        let kind = get_string(d, &ROOT, key::KIND)?;
-        if kind != FAULT_KIND {
-            return Err(SyncError::malformed(format!(
-                "record: kind is {kind:?}, expected {FAULT_KIND:?}"
-            )));
-        }
-        let schema = match get_scalar(d, &ROOT, key::SCHEMA)? {
-            ScalarValue::Uint(n) => Some(n),
-            ScalarValue::Int(n) => u64::try_from(n).ok(),
-            _ => None,
-        };
-        if schema != Some(FAULT_SCHEMA) {
-            return Err(SyncError::malformed(format!(
-                "fault: unsupported schema {schema:?}, expected {FAULT_SCHEMA}"
-            )));
-        }
 
         let id = get_string(d, &ROOT, key::ID)?;
         validate_record_id("id", &id).map_err(invalid_field)?;
@@ -598,13 +665,18 @@ impl FaultDoc {
     /// operation (automerge then makes no change).
     fn transact(
         &mut self,
+        author: &str,
+        now: DateTime<Utc>,
         write: impl FnOnce(&mut AutoCommit) -> Result<(), AutomergeError>,
     ) -> Result<Option<Vec<u8>>, SyncError> {
         if let Err(e) = write(&mut self.doc) {
             self.doc.rollback();
             return Err(SyncError::Internal(format!("writing the record: {e}")));
         }
-        let Some(hash) = self.doc.commit() else {
+        let options = CommitOptions::default()
+            .with_message(author)
+            .with_time(now.timestamp());
+        let Some(hash) = self.doc.commit_with(options) else {
             return Ok(None);
         };
         let change = self
@@ -618,23 +690,45 @@ impl FaultDoc {
 /// The `updated_at` to write with an edit made at `now`. It never moves
 /// backwards: clocks on board and ashore differ, and a comment timed before
 /// the last edit must not make the fault look older than it is.
-fn updated_at_after(current: &Fault, now: DateTime<Utc>) -> ScalarValue {
-    ScalarValue::Timestamp(now.max(current.updated_at).timestamp_millis())
+fn updated_at_after(current: DateTime<Utc>, now: DateTime<Utc>) -> ScalarValue {
+    ScalarValue::Timestamp(now.max(current).timestamp_millis())
 }
 
-/// Turns a bundle made by [`FaultDoc::bundle`] back into the raw changes it
+fn record_updated_at(r: &Record) -> DateTime<Utc> {
+    match r {
+        Record::Fault(f) => f.updated_at,
+        Record::Equipment(e) => e.updated_at,
+        Record::WorkOrder(w) => w.updated_at,
+    }
+}
+
+fn check_schema(doc: &AutoCommit, kind: &str, expected: u64) -> Result<(), SyncError> {
+    let schema = match get_scalar(doc, &ROOT, key::SCHEMA)? {
+        ScalarValue::Uint(n) => Some(n),
+        ScalarValue::Int(n) => u64::try_from(n).ok(),
+        _ => None,
+    };
+    if schema != Some(expected) {
+        return Err(SyncError::malformed(format!(
+            "{kind}: unsupported schema {schema:?}, expected {expected}"
+        )));
+    }
+    Ok(())
+}
+
+/// Turns a bundle made by [`RecordDoc::bundle`] back into the raw changes it
 /// holds that `base` (the receiver's copy of the record, or `None` for a
 /// record it does not have) lacks. The bundle is only decoded, on a scratch
 /// copy: nothing is applied, so the caller can check and apply the changes
 /// as usual. A bundle that depends on changes `base` lacks is
 /// [`SyncError::MissingDependencies`]; one that does not decode is
 /// [`SyncError::Malformed`].
-pub fn expand_bundle(base: Option<&FaultDoc>, bundle: &[u8]) -> Result<Vec<Vec<u8>>, SyncError> {
+pub fn expand_bundle(base: Option<&RecordDoc>, bundle: &[u8]) -> Result<Vec<Vec<u8>>, SyncError> {
     guarded("bundle", || expand_bundle_unguarded(base, bundle))
 }
 
 fn expand_bundle_unguarded(
-    base: Option<&FaultDoc>,
+    base: Option<&RecordDoc>,
     bundle: &[u8],
 ) -> Result<Vec<Vec<u8>>, SyncError> {
     let mut trial = match base {
@@ -696,33 +790,33 @@ fn random_actor() -> Result<ActorId, SyncError> {
 }
 
 fn invalid_field(e: ValidationError) -> SyncError {
-    SyncError::malformed(format!("fault: {e}"))
+    SyncError::malformed(format!("record: {e}"))
 }
 
 fn get_scalar(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<ScalarValue, SyncError> {
     match doc.get(obj, k) {
         Ok(Some((Value::Scalar(s), _))) => Ok(s.into_owned()),
         Ok(Some((Value::Object(_), _))) => Err(SyncError::malformed(format!(
-            "fault: {k} is an object, expected a value"
+            "record: {k} is an object, expected a value"
         ))),
-        Ok(None) => Err(SyncError::malformed(format!("fault: {k} is missing"))),
-        Err(e) => Err(SyncError::malformed(format!("fault: reading {k}: {e}"))),
+        Ok(None) => Err(SyncError::malformed(format!("record: {k} is missing"))),
+        Err(e) => Err(SyncError::malformed(format!("record: reading {k}: {e}"))),
     }
 }
 
 fn get_string(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<String, SyncError> {
     match get_scalar(doc, obj, k)? {
         ScalarValue::Str(s) => Ok(s.to_string()),
-        _ => Err(SyncError::malformed(format!("fault: {k} is not a string"))),
+        _ => Err(SyncError::malformed(format!("record: {k} is not a string"))),
     }
 }
 
 fn time_of(k: &str, value: &ScalarValue) -> Result<DateTime<Utc>, SyncError> {
     match value {
         ScalarValue::Timestamp(ms) => DateTime::from_timestamp_millis(*ms)
-            .ok_or_else(|| SyncError::malformed(format!("fault: {k} is out of range"))),
+            .ok_or_else(|| SyncError::malformed(format!("record: {k} is out of range"))),
         _ => Err(SyncError::malformed(format!(
-            "fault: {k} is not a timestamp"
+            "record: {k} is not a timestamp"
         ))),
     }
 }
@@ -738,27 +832,27 @@ fn get_time(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<DateTime<Utc>, Syn
 fn get_latest_time(doc: &AutoCommit, k: &str) -> Result<DateTime<Utc>, SyncError> {
     let values = doc
         .get_all(ROOT, k)
-        .map_err(|e| SyncError::malformed(format!("fault: reading {k}: {e}")))?;
+        .map_err(|e| SyncError::malformed(format!("record: reading {k}: {e}")))?;
     let mut latest: Option<DateTime<Utc>> = None;
     for (value, _) in values {
         let Value::Scalar(s) = value else {
             return Err(SyncError::malformed(format!(
-                "fault: {k} is an object, expected a value"
+                "record: {k} is an object, expected a value"
             )));
         };
         let t = time_of(k, &s)?;
         latest = Some(latest.map_or(t, |l| l.max(t)));
     }
-    latest.ok_or_else(|| SyncError::malformed(format!("fault: {k} is missing")))
+    latest.ok_or_else(|| SyncError::malformed(format!("record: {k} is missing")))
 }
 
 fn comments_list(doc: &AutoCommit) -> Result<ObjId, SyncError> {
     match doc.get(ROOT, key::COMMENTS) {
         Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed("fault: comments is not a list")),
-        Ok(None) => Err(SyncError::malformed("fault: comments is missing")),
+        Ok(Some(_)) => Err(SyncError::malformed("record: comments is not a list")),
+        Ok(None) => Err(SyncError::malformed("record: comments is missing")),
         Err(e) => Err(SyncError::malformed(format!(
-            "fault: reading comments: {e}"
+            "record: reading comments: {e}"
         ))),
     }
 }
@@ -772,12 +866,12 @@ fn read_comments(doc: &AutoCommit) -> Result<Vec<Comment>, SyncError> {
             Ok(Some((Value::Object(ObjType::Map), map))) => map,
             Ok(_) => {
                 return Err(SyncError::malformed(format!(
-                    "fault: comment {i} is not a map"
+                    "record: comment {i} is not a map"
                 )));
             }
             Err(e) => {
                 return Err(SyncError::malformed(format!(
-                    "fault: reading comment {i}: {e}"
+                    "record: reading comment {i}: {e}"
                 )));
             }
         };
@@ -818,8 +912,8 @@ mod tests {
         }
     }
 
-    fn create() -> (FaultDoc, Vec<u8>) {
-        FaultDoc::create("f-1", "imo9321483", &new_fault(), "chief", t(0)).unwrap()
+    fn create() -> (RecordDoc, Vec<u8>) {
+        RecordDoc::create_fault("f-1", "imo9321483", &new_fault(), "chief", t(0)).unwrap()
     }
 
     #[test]
@@ -845,7 +939,7 @@ mod tests {
         assert_eq!(info.actor, doc.actor_hex());
 
         let saved = doc.save();
-        let loaded = FaultDoc::load(&saved).unwrap();
+        let loaded = RecordDoc::load(&saved).unwrap();
         assert_eq!(loaded.to_fault().unwrap(), fault);
         assert_ne!(loaded.actor_hex(), doc.actor_hex());
     }
@@ -857,19 +951,19 @@ mod tests {
             ..new_fault()
         };
         assert!(matches!(
-            FaultDoc::create("f-1", "imo9321483", &bad, "chief", t(0)),
+            RecordDoc::create_fault("f-1", "imo9321483", &bad, "chief", t(0)),
             Err(SyncError::Invalid(_))
         ));
         assert!(matches!(
-            FaultDoc::create("f-1", "Bad Vessel", &new_fault(), "chief", t(0)),
+            RecordDoc::create_fault("f-1", "Bad Vessel", &new_fault(), "chief", t(0)),
             Err(SyncError::Invalid(_))
         ));
         assert!(matches!(
-            FaultDoc::create("", "imo9321483", &new_fault(), "chief", t(0)),
+            RecordDoc::create_fault("", "imo9321483", &new_fault(), "chief", t(0)),
             Err(SyncError::Invalid(_))
         ));
         assert!(matches!(
-            FaultDoc::create("f-1", "imo9321483", &new_fault(), "", t(0)),
+            RecordDoc::create_fault("f-1", "imo9321483", &new_fault(), "", t(0)),
             Err(SyncError::Invalid(_))
         ));
     }
@@ -882,9 +976,10 @@ mod tests {
             severity: Some(Severity::High),
             ..FaultPatch::default()
         };
-        assert_eq!(doc.apply_patch(&same, t(10)).unwrap(), None);
+        assert_eq!(doc.apply_patch(&same, "chief", t(10)).unwrap(), None);
         assert_eq!(
-            doc.apply_patch(&FaultPatch::default(), t(10)).unwrap(),
+            doc.apply_patch(&FaultPatch::default(), "chief", t(10))
+                .unwrap(),
             None
         );
         assert_eq!(doc.heads().len(), 1);
@@ -896,6 +991,7 @@ mod tests {
                     status: Some(Status::InProgress),
                     ..FaultPatch::default()
                 },
+                "chief",
                 t(10),
             )
             .unwrap()
@@ -911,7 +1007,7 @@ mod tests {
             ..FaultPatch::default()
         };
         assert!(matches!(
-            doc.apply_patch(&bad, t(11)),
+            doc.apply_patch(&bad, "chief", t(11)),
             Err(SyncError::Invalid(_))
         ));
     }
@@ -940,7 +1036,7 @@ mod tests {
     fn concurrent_edits_converge() {
         // Site A (the vessel) creates the fault and ships the change to B.
         let (mut a, create_change) = create();
-        let mut b = FaultDoc::from_changes(std::slice::from_ref(&create_change)).unwrap();
+        let mut b = RecordDoc::from_changes(std::slice::from_ref(&create_change)).unwrap();
         assert_eq!(b.to_fault().unwrap(), a.to_fault().unwrap());
         assert_ne!(a.actor_hex(), b.actor_hex());
 
@@ -951,6 +1047,7 @@ mod tests {
                     status: Some(Status::InProgress),
                     ..FaultPatch::default()
                 },
+                "chief",
                 t(10),
             )
             .unwrap()
@@ -965,6 +1062,7 @@ mod tests {
                     description: Some("Spray, not a drip".into()),
                     ..FaultPatch::default()
                 },
+                "chief",
                 t(12),
             )
             .unwrap()
@@ -998,9 +1096,9 @@ mod tests {
         let mut all = a.changes_after(&[]).unwrap();
         assert_eq!(all.len(), 5);
         all.reverse();
-        let c = FaultDoc::from_changes(&all).unwrap();
+        let c = RecordDoc::from_changes(&all).unwrap();
         assert_eq!(c.to_fault().unwrap(), fa);
-        let reloaded = FaultDoc::load(&a.save()).unwrap();
+        let reloaded = RecordDoc::load(&a.save()).unwrap();
         assert_eq!(reloaded.to_fault().unwrap(), fa);
         assert!(a.changes_after(&heads).unwrap().is_empty());
     }
@@ -1019,19 +1117,20 @@ mod tests {
             Err(SyncError::Malformed(_))
         ));
         // A good change next to a bad one is not applied either.
-        let (_, other) = FaultDoc::create("f-2", "imo9321483", &new_fault(), "x", t(0)).unwrap();
+        let (_, other) =
+            RecordDoc::create_fault("f-2", "imo9321483", &new_fault(), "x", t(0)).unwrap();
         assert!(doc.apply_changes(&[other, b"junk".to_vec()]).is_err());
         assert_eq!(doc.heads(), before);
         for cut in 0..change.len() {
             assert!(decode_change(&change[..cut]).is_err());
         }
         assert!(matches!(
-            FaultDoc::load(b"junk"),
+            RecordDoc::load(b"junk"),
             Err(SyncError::Malformed(_))
         ));
-        assert!(matches!(FaultDoc::load(&[]), Err(SyncError::Malformed(_))));
+        assert!(matches!(RecordDoc::load(&[]), Err(SyncError::Malformed(_))));
         assert!(matches!(
-            FaultDoc::from_changes(&[]),
+            RecordDoc::from_changes(&[]),
             Err(SyncError::Malformed(_))
         ));
         assert!(matches!(
@@ -1049,11 +1148,11 @@ mod tests {
         other.put(ROOT, "id", "w-1").unwrap();
         other.commit();
         let bytes = other.save();
-        let doc = FaultDoc::load(&bytes).unwrap();
+        let doc = RecordDoc::load(&bytes).unwrap();
         assert!(matches!(doc.to_fault(), Err(SyncError::Malformed(_))));
         let change = other.get_last_local_change().unwrap().raw_bytes().to_vec();
         assert!(matches!(
-            FaultDoc::from_changes(&[change]),
+            RecordDoc::from_changes(&[change]),
             Err(SyncError::Rejected(_))
         ));
 
@@ -1112,7 +1211,7 @@ mod tests {
         let actor = [3u8; 16];
         a.set_actor(&actor).unwrap();
         let c1 = a.add_comment("c-1", "chief", "one", t(1)).unwrap();
-        let mut again = FaultDoc::load(&a.save()).unwrap();
+        let mut again = RecordDoc::load(&a.save()).unwrap();
         again.set_actor(&actor).unwrap();
         let c2 = again.add_comment("c-2", "chief", "two", t(2)).unwrap();
         let (i1, i2) = (decode_change(&c1).unwrap(), decode_change(&c2).unwrap());
@@ -1152,7 +1251,7 @@ mod tests {
         let (mut a, create_change) = create();
         let c1 = a.add_comment("c-1", "chief", "one", t(1)).unwrap();
         let c2 = a.add_comment("c-2", "chief", "two", t(2)).unwrap();
-        let mut b = FaultDoc::from_changes(&[create_change]).unwrap();
+        let mut b = RecordDoc::from_changes(&[create_change]).unwrap();
         let before = b.heads();
         match b.apply_changes(std::slice::from_ref(&c2)) {
             Err(SyncError::MissingDependencies(missing)) => {
@@ -1167,7 +1266,7 @@ mod tests {
         // A history without its creating change cannot start a record.
         let tail = a.changes_after(&[]).unwrap()[1..].to_vec();
         assert!(matches!(
-            FaultDoc::from_changes(&tail),
+            RecordDoc::from_changes(&tail),
             Err(SyncError::MissingDependencies(_))
         ));
     }

@@ -567,7 +567,7 @@ mod tests {
 
     #[test]
     fn real_changes_round_trip() {
-        use crate::record::FaultDoc;
+        use crate::record::RecordDoc;
         use keelson_model::{NewFault, Severity};
         let new = NewFault {
             title: "Bilge alarm".into(),
@@ -576,7 +576,8 @@ mod tests {
             severity: Severity::Medium,
         };
         let (_, change) =
-            FaultDoc::create("f-9", "imo9321483", &new, "chief", chrono::Utc::now()).unwrap();
+            RecordDoc::create_fault("f-9", "imo9321483", &new, "chief", chrono::Utc::now())
+                .unwrap();
         let chunk = Chunk {
             lane: Lane::Records,
             vessel_id: "imo9321483".into(),
@@ -587,7 +588,7 @@ mod tests {
             }],
         };
         let back = decode_chunk(&encode_chunk(&chunk).unwrap(), MAX_DECODED_BYTES).unwrap();
-        let rebuilt = FaultDoc::from_changes(&[back.entries[0].change.clone()]).unwrap();
+        let rebuilt = RecordDoc::from_changes(&[back.entries[0].change.clone()]).unwrap();
         assert_eq!(rebuilt.to_fault().unwrap().title, "Bilge alarm");
     }
 

@@ -8,17 +8,18 @@ use chrono::Utc;
 use keelson_model::{NewFault, Severity};
 use keelson_sync::record::expand_bundle;
 use keelson_sync::wire::{self, ChangeEntry, Chunk, Lane};
-use keelson_sync::{FaultDoc, decode_change};
+use keelson_sync::{RecordDoc, decode_change};
 use proptest::prelude::*;
 
-fn valid_chunk() -> (Vec<u8>, FaultDoc, Vec<String>) {
+fn valid_chunk() -> (Vec<u8>, RecordDoc, Vec<String>) {
     let new = NewFault {
         title: "Fire pump pressure low".into(),
         description: "Reads 6 bar at the test".into(),
         equipment: "Fire pump".into(),
         severity: Severity::High,
     };
-    let (mut doc, create) = FaultDoc::create("f-1", "v1", &new, "chief", Utc::now()).unwrap();
+    let (mut doc, create) =
+        RecordDoc::create_fault("f-1", "v1", &new, "chief", Utc::now()).unwrap();
     let comment = doc
         .add_comment("c-1", "second", "Impeller checked", Utc::now())
         .unwrap();
@@ -97,7 +98,7 @@ proptest! {
         if let Ok(decoded) = wire::decode_chunk(&chunk, wire::MAX_DECODED_BYTES) {
             for e in decoded.entries {
                 let _ = decode_change(&e.change);
-                let _ = FaultDoc::from_changes(&[e.change]);
+                let _ = RecordDoc::from_changes(&[e.change]);
             }
         }
     }
@@ -124,6 +125,6 @@ fn a_bundle_expands_to_the_same_changes() {
         .map(|c| decode_change(c).unwrap().hash)
         .collect();
     assert_eq!(got, hashes);
-    let rebuilt = FaultDoc::from_changes(&changes).unwrap();
+    let rebuilt = RecordDoc::from_changes(&changes).unwrap();
     assert_eq!(rebuilt.to_fault().unwrap().comments.len(), 1);
 }

@@ -1,7 +1,8 @@
-//! Pieces of pages the ship and the shore both show: faults and comments.
+//! Pieces of pages the ship and the shore both show: faults, work orders,
+//! comments and a record's history.
 
 use crate::layout::when;
-use keelson_model::{Fault, Severity, Status};
+use keelson_model::{Comment, Fault, HistoryEntry, Severity, Status, WorkOrder, WorkStatus};
 use maud::{Markup, html};
 
 /// A fault's severity as a coloured label.
@@ -64,13 +65,19 @@ pub fn fault_details(f: &Fault) -> Markup {
 /// A fault's comment thread with a form to add one (`action` is the form's
 /// target; `None` shows the thread only).
 pub fn comments(f: &Fault, action: Option<&str>) -> Markup {
+    comment_thread(&f.comments, action)
+}
+
+/// A comment thread with a form to add one (`action` is the form's target;
+/// `None` shows the thread only).
+pub fn comment_thread(comments: &[Comment], action: Option<&str>) -> Markup {
     html! {
-        h2 { "Comments (" (f.comments.len()) ")" }
-        @if f.comments.is_empty() {
+        h2 { "Comments (" (comments.len()) ")" }
+        @if comments.is_empty() {
             p.muted { "No comments yet." }
         }
         ul.comments {
-            @for c in &f.comments {
+            @for c in comments {
                 li class=@if c.author.ends_with("@shore") { "shore" } {
                     div.meta { strong { (c.author) } " · " (when(c.at)) }
                     div style="white-space: pre-wrap" { (c.text) }
@@ -81,6 +88,88 @@ pub fn comments(f: &Fault, action: Option<&str>) -> Markup {
             form.stack method="post" action=(action) {
                 label { "Add a comment" textarea name="text" required maxlength="5000" {} }
                 div { button type="submit" { "Post comment" } }
+            }
+        }
+    }
+}
+
+/// A work order's status as a coloured label.
+pub fn work_status(s: WorkStatus) -> Markup {
+    html! { span class={ "pill st-" (s.as_str()) } { (s.label()) } }
+}
+
+fn dash(s: &str) -> Markup {
+    html! { @if s.is_empty() { span.muted { "—" } } @else { (s) } }
+}
+
+/// A work order's facts, description, sign-offs and work log; `equipment`
+/// is how the page names (and perhaps links) its equipment.
+pub fn work_order_details(w: &WorkOrder, equipment: Markup) -> Markup {
+    html! {
+        div.card {
+            dl.facts {
+                dt { "Status" } dd { (work_status(w.status)) }
+                dt { "Equipment" } dd { (equipment) }
+                dt { "Assignee" } dd { (dash(&w.assignee)) }
+                dt { "Hours spent" } dd { (format!("{:.1}", w.hours_spent)) }
+                dt { "Opened by" } dd { (w.created_by) " on " (when(w.created_at)) }
+                dt { "Last change" } dd { (when(w.updated_at)) }
+            }
+            @if !w.description.is_empty() {
+                h2 { "Description" }
+                p style="white-space: pre-wrap" { (w.description) }
+            }
+            @if !w.work_done.is_empty() {
+                h2 { "Work done" }
+                p style="white-space: pre-wrap" { (w.work_done) }
+            }
+        }
+        @for s in &w.sign_offs {
+            p.flash role="status" {
+                strong { "Signed off" } " by " (s.author) " on " (when(s.at))
+                @if !s.note.is_empty() { ": " (s.note) }
+            }
+        }
+        h2 { "Work log" }
+        @if w.entries.is_empty() {
+            p.muted { "No work recorded yet." }
+        } @else {
+            table {
+                thead { tr { th { "When" } th { "Who" } th { "Work" } th { "Hours" } } }
+                tbody {
+                    @for e in &w.entries {
+                        tr {
+                            td { (when(e.at)) }
+                            td { (e.author) }
+                            td style="white-space: pre-wrap" { (e.text) }
+                            td { (format!("{:.1}", e.hours)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A record's audit trail: every change with who made it and when.
+pub fn history(entries: &[HistoryEntry]) -> Markup {
+    html! {
+        h2 { "History" }
+        @if entries.is_empty() {
+            p.muted { "No changes recorded." }
+        } @else {
+            table {
+                thead { tr { th { "When" } th { "Who" } th.opt { "Operations" } th.opt { "Change" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td { @if let Some(at) = e.at { (when(at)) } @else { span.muted { "unknown" } } }
+                            td { @if let Some(a) = &e.author { (a) } @else { span.muted { "unknown" } } }
+                            td.opt { (e.ops) }
+                            td.opt { code { (e.hash.get(..12).unwrap_or(&e.hash)) } }
+                        }
+                    }
+                }
             }
         }
     }

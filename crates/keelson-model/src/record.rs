@@ -1,0 +1,86 @@
+//! Every kind of maintenance record, as one type, for the code that stores,
+//! syncs and audits records whatever their kind.
+
+use crate::{Comment, Equipment, Fault, WorkOrder};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The record kind of faults.
+pub const FAULT: &str = "fault";
+/// The record kind of equipment.
+pub const EQUIPMENT: &str = "equipment";
+/// The record kind of work orders.
+pub const WORK_ORDER: &str = "work_order";
+
+/// A maintenance record of any kind, as read from its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// A fault or defect.
+    Fault(Fault),
+    /// A system or component.
+    Equipment(Equipment),
+    /// A work order.
+    WorkOrder(WorkOrder),
+}
+
+impl Record {
+    /// The record kind, as stored next to the document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Fault(_) => FAULT,
+            Record::Equipment(_) => EQUIPMENT,
+            Record::WorkOrder(_) => WORK_ORDER,
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Fault(r) => &r.id,
+            Record::Equipment(r) => &r.id,
+            Record::WorkOrder(r) => &r.id,
+        }
+    }
+
+    /// The vessel the record belongs to.
+    pub fn vessel_id(&self) -> &str {
+        match self {
+            Record::Fault(r) => &r.vessel_id,
+            Record::Equipment(r) => &r.vessel_id,
+            Record::WorkOrder(r) => &r.vessel_id,
+        }
+    }
+
+    /// The comment thread; equipment has none.
+    pub fn comments(&self) -> &[Comment] {
+        match self {
+            Record::Fault(r) => &r.comments,
+            Record::Equipment(_) => &[],
+            Record::WorkOrder(r) => &r.comments,
+        }
+    }
+
+    /// Who created the record and when; neither ever changes.
+    pub fn created(&self) -> (&str, DateTime<Utc>) {
+        match self {
+            Record::Fault(r) => (&r.reporter, r.created_at),
+            Record::Equipment(r) => (&r.created_by, r.created_at),
+            Record::WorkOrder(r) => (&r.created_by, r.created_at),
+        }
+    }
+}
+
+/// One change in a record's history, for its audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The change's hash (hex).
+    pub hash: String,
+    /// Who made it (a user name; `@shore` for the shore office), when the
+    /// change says.
+    pub author: Option<String>,
+    /// When it was made (to the second), when the change says.
+    pub at: Option<DateTime<Utc>>,
+    /// How many operations it holds.
+    pub ops: usize,
+}

@@ -1,0 +1,419 @@
+//! Equipment and work orders end to end: made on board, worked, signed off,
+//! and seen ashore after sync with the sign-off intact, through a real shore
+//! and a real edge agent on loopback.
+
+#![allow(clippy::unwrap_used)]
+
+use keelson_edge::demo::DEMO_VESSEL;
+use keelson_tests::{Api, edge_config, start_edge, start_shore, wait_for};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
+    let cancel = CancellationToken::new();
+    let shore = start_shore(&cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    // No sensors: the records lane is under test. The edge syncs straight
+    // to the shore and starts a session after every change.
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, shore.addr);
+    config.ingest.modbus.clear();
+    let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file).unwrap();
+    keelson_shore::add_vessel(
+        &shore.state.db,
+        DEMO_VESSEL,
+        "MV Test",
+        &key.public_key_b64(),
+        "default",
+    )
+    .unwrap();
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let engineer = Api::login(&edge.url, "engineer", "engineer").await;
+    let office = Api::login(&shore.url, "office", "office").await;
+
+    let system = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "6", "name": "Main engine", "level": "system", "criticality": "critical"}),
+            201,
+        )
+        .await;
+    let pump = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "6.1", "name": "Fuel pump 3", "level": "component",
+                   "maker": "MAN", "tags": ["me_rpm"]}),
+            201,
+        )
+        .await;
+    assert_eq!(pump["parent_code"], "6");
+    let tree = chief.get("/api/v1/equipment").await;
+    let codes: Vec<&str> = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["6", "6.1"]);
+
+    let wo = engineer
+        .post(
+            "/api/v1/work-orders",
+            json!({"title": "Overhaul fuel pump 3", "equipment_id": pump["id"], "assignee": "engineer"}),
+            201,
+        )
+        .await;
+    let path = format!("/api/v1/work-orders/{}", wo["id"].as_str().unwrap());
+    engineer
+        .patch(&path, json!({"status": "in_progress"}), 200)
+        .await;
+    engineer
+        .post(
+            &format!("{path}/entries"),
+            json!({"text": "Replaced plunger and barrel", "hours": 3.5}),
+            201,
+        )
+        .await;
+    engineer
+        .patch(
+            &path,
+            json!({"status": "done", "work_done": "Pump overhauled"}),
+            200,
+        )
+        .await;
+    let signed = chief
+        .post(
+            &format!("{path}/sign-off"),
+            json!({"note": "Tested under load"}),
+            201,
+        )
+        .await;
+    assert_eq!(signed["status"], "signed_off");
+
+    // Signed off means final on board: field edits and work entries get a
+    // clear 409, comments still go through.
+    let (status, body) = chief
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"status": "in_progress"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict");
+    let (status, body) = engineer
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/entries"),
+            Some(json!({"text": "More", "hours": 1})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    engineer
+        .post(
+            &format!("{path}/comments"),
+            json!({"text": "Old parts kept for the maker"}),
+            201,
+        )
+        .await;
+
+    // The equipment page lists the work order's history per equipment.
+    let listed = chief
+        .get(&format!(
+            "/api/v1/work-orders?equipment_id={}&status=signed_off",
+            pump["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+
+    // The audit trail names everyone who changed it.
+    let history = chief
+        .get(&format!(
+            "/api/v1/records/{}/history",
+            wo["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(history["kind"], "work_order");
+    let authors: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["author"].as_str().unwrap())
+        .collect();
+    assert!(
+        authors.contains(&"chief") && authors.contains(&"engineer"),
+        "{history}"
+    );
+
+    // Ashore, after the sync the edits started, it is signed off too.
+    let wo_path = format!(
+        "/api/v1/vessels/{DEMO_VESSEL}/work-orders/{}",
+        wo["id"].as_str().unwrap()
+    );
+    let ashore: Value = wait_for("the signed-off work order ashore", WAIT, || async {
+        let (status, body) = office.send(reqwest::Method::GET, &wo_path, None).await;
+        (status == 200 && body["comments"].as_array().is_some_and(|c| c.len() == 1)).then_some(body)
+    })
+    .await;
+    assert_eq!(ashore["status"], "signed_off");
+    assert_eq!(ashore["sign_offs"][0]["author"], "chief");
+    assert_eq!(ashore["sign_offs"][0]["note"], "Tested under load");
+    assert_eq!(ashore["hours_spent"], 3.5);
+    let equipment = office
+        .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/equipment"))
+        .await;
+    assert_eq!(equipment.as_array().unwrap().len(), 2);
+    assert_eq!(equipment[0]["id"], system["id"]);
+
+    // The shore's vessel page lists both.
+    let page = reqwest::Client::new()
+        .get(format!("{}/vessels/{DEMO_VESSEL}", shore.url))
+        .bearer_auth(office.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Overhaul fuel pump 3"), "{page}");
+    assert!(page.contains("Signed off"), "{page}");
+    assert!(page.contains("Fuel pump 3"), "{page}");
+
+    // The office comments on the signed-off work order; the comment reaches
+    // the ship on its next sync, and the work order stays signed off on
+    // both sides.
+    office
+        .post(
+            &format!("{wo_path}/comments"),
+            json!({"text": "Good job, keep the old plunger"}),
+            201,
+        )
+        .await;
+    let history = office
+        .get(&format!(
+            "/api/v1/vessels/{DEMO_VESSEL}/records/{}/history",
+            wo["id"].as_str().unwrap()
+        ))
+        .await;
+    let last = history["changes"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["author"], "office@shore", "{history}");
+    chief.post("/api/v1/sync/now", json!({}), 202).await;
+    let aboard: Value = wait_for("the shore's comment on board", WAIT, || async {
+        let body = chief.get(&path).await;
+        (body["comments"].as_array().unwrap().len() == 2).then_some(body)
+    })
+    .await;
+    assert_eq!(aboard["status"], "signed_off");
+    let (_, ashore) = office.send(reqwest::Method::GET, &wo_path, None).await;
+    assert_eq!(ashore["status"], "signed_off");
+    let page = reqwest::Client::new()
+        .get(format!(
+            "{}/vessels/{DEMO_VESSEL}/work-orders/{}",
+            shore.url,
+            wo["id"].as_str().unwrap()
+        ))
+        .bearer_auth(office.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Signed off") && page.contains("History"),
+        "{page}"
+    );
+    assert!(page.contains("office@shore"), "{page}");
+    cancel.cancel();
+}
+
+/// A browser-less client of the pages: plain form posts, no JavaScript,
+/// redirects left for the test to see.
+struct Pages {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Pages {
+    async fn login(base: &str, user: &str) -> Pages {
+        let api = Api::login(base, user, user).await;
+        Pages {
+            base: base.to_owned(),
+            token: api.token().unwrap().to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Posts a form and returns the status and where it redirects to.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        (status, location.unwrap_or(text))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_equipment_and_work_order_pages_work_without_javascript() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Pages::login(&edge.url, "chief").await;
+    let engineer = Pages::login(&edge.url, "engineer").await;
+    let crew = Pages::login(&edge.url, "crew").await;
+
+    let (status, page) = chief.get("/equipment").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Add equipment"), "{page}");
+    let (status, page) = crew.get("/equipment").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Add equipment"), "crew may not add: {page}");
+
+    let system = [
+        ("code", "6"),
+        ("name", "Main engine"),
+        ("level", "system"),
+        ("criticality", "critical"),
+        ("tags", ""),
+    ];
+    let (status, to) = chief.post("/equipment", &system).await;
+    assert_eq!(status, 303, "{to}");
+    let pump = [
+        ("code", "6.1"),
+        ("name", "Fuel pump 3"),
+        ("level", "component"),
+        ("criticality", "important"),
+        ("maker", "MAN"),
+        ("tags", "me_rpm, me_load"),
+    ];
+    let (status, pump_page) = chief.post("/equipment", &pump).await;
+    assert_eq!(status, 303, "{pump_page}");
+    let (status, again) = chief.post("/equipment", &pump).await;
+    assert_eq!(status, 409);
+    assert!(again.contains("already exists"), "{again}");
+    let (_, tree) = chief.get("/equipment").await;
+    let (six, six_one) = (
+        tree.find("Main engine").unwrap(),
+        tree.find("Fuel pump 3").unwrap(),
+    );
+    assert!(six < six_one, "the system comes before its component");
+    assert!(
+        tree[six..six_one].contains("<ul>"),
+        "the component is nested under its system: {tree}"
+    );
+    let (_, equipment) = chief.get(&pump_page).await;
+    assert!(equipment.contains("me_rpm") && equipment.contains("me_load"));
+    let pump_id = pump_page.trim_start_matches("/equipment/");
+
+    let (status, form) = engineer
+        .get(&format!("/work-orders/new?equipment_id={pump_id}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(form.contains("Open work order"), "{form}");
+    let (status, wo_page) = engineer
+        .post(
+            "/work-orders",
+            &[
+                ("title", "Overhaul fuel pump 3"),
+                ("equipment_id", pump_id),
+                ("assignee", "engineer"),
+                ("description", "Leaking at the plunger"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{wo_page}");
+    let edit = format!("{wo_page}/edit");
+    let entries = format!("{wo_page}/entries");
+    let to_status = |s: &'static str| [("status", s), ("assignee", "engineer"), ("work_done", "")];
+    assert_eq!(engineer.post(&edit, &to_status("in_progress")).await.0, 303);
+    assert_eq!(
+        engineer
+            .post(&entries, &[("text", "New plunger"), ("hours", "2.5")])
+            .await
+            .0,
+        303
+    );
+    let (status, bad) = engineer
+        .post(&entries, &[("text", "More"), ("hours", "lots")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("hours"), "{bad}");
+    assert_eq!(engineer.post(&edit, &to_status("done")).await.0, 303);
+
+    let (_, before) = engineer.get(&wo_page).await;
+    assert!(
+        !before.contains("Sign off (final)"),
+        "only the chief signs off"
+    );
+    let (_, before) = chief.get(&wo_page).await;
+    assert!(before.contains("Sign off (final)"), "{before}");
+    let (status, _) = chief
+        .post(&format!("{wo_page}/sign-off"), &[("note", "Tested")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, after) = chief.get(&wo_page).await;
+    assert!(after.contains("Signed off"), "{after}");
+    assert!(!after.contains("Record work"), "{after}");
+    assert!(after.contains("History") && after.contains("engineer"));
+    let (status, _) = engineer.post(&edit, &to_status("in_progress")).await;
+    assert_eq!(status, 409);
+    let (status, _) = crew
+        .post(&format!("{wo_page}/comments"), &[("text", "Thanks")])
+        .await;
+    assert_eq!(status, 303);
+
+    let (_, list) = crew.get("/work-orders?status=signed_off").await;
+    assert!(list.contains("Overhaul fuel pump 3"), "{list}");
+    assert!(list.contains("Page 1 of 1"), "{list}");
+    let (_, list) = crew.get("/work-orders?status=open").await;
+    assert!(!list.contains("Overhaul fuel pump 3"), "{list}");
+    let (_, equipment) = crew.get(&pump_page).await;
+    assert!(equipment.contains("Overhaul fuel pump 3"), "{equipment}");
+    let (status, dashboard) = crew.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        dashboard.contains("0 waiting for sign-off")
+            && dashboard.contains("/work-orders?status=open"),
+        "{dashboard}"
+    );
+    for page in [tree, equipment, after] {
+        assert!(!page.contains("<script"), "no script needed");
+    }
+    cancel.cancel();
+}
