@@ -6,6 +6,7 @@
 //! shared and absolute times drift from run to run.
 
 mod ingest;
+mod shore_load;
 mod storage;
 mod sync_link;
 mod sync_wire;
@@ -34,6 +35,8 @@ enum Scenario {
     SyncWire,
     /// Goodput of a catch-up through the emulated bad-day GEO link.
     SyncLink,
+    /// Changes per second one shore applies with 200 vessels syncing at once.
+    ShoreLoad,
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Scenario::Storage => storage::run(&cli.options),
         Scenario::SyncWire => no_options(&cli.options).and_then(|()| sync_wire::run()),
         Scenario::SyncLink => no_options(&cli.options).and_then(|()| sync_link::run()),
+        Scenario::ShoreLoad => no_options(&cli.options).and_then(|()| shore_load::run()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
