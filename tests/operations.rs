@@ -18,6 +18,27 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Starts a sync session and waits for one that began after the request
+/// to finish without an error.
+async fn sync_now(ship: &Api) {
+    let asked = chrono::Utc::now().timestamp_millis();
+    ship.post("/api/v1/sync/now", json!({}), 202).await;
+    let st = wait_for("a finished sync session", WAIT, || async {
+        let st = ship.get("/api/v1/sync/status").await;
+        let started = st["last_started"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let done = st["running"] == false && started.is_some_and(|t| t.timestamp_millis() >= asked);
+        done.then_some(st)
+    })
+    .await;
+    assert!(st["last_error"].is_null(), "{st}");
+}
+
+fn shore_has(shore: &keelson_tests::TestShore, fault: &str) -> bool {
+    shore.state.db.fault(fault).unwrap().is_some()
+}
+
 /// The value of an unlabelled metric in a text exposition.
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -82,6 +103,24 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
         (edge.edge.state.db.sample_count().unwrap() > written_before + 5).then_some(())
     })
     .await;
+
+    // A fault logged and synced after the backup: the shore's
+    // acknowledgement now runs past everything the backup holds.
+    let synced_after = ship
+        .post(
+            "/api/v1/faults",
+            json!({"title": "Synced after the backup", "severity": "low"}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync_now(&ship).await;
+    assert!(
+        shore_has(&shore, &synced_after),
+        "synced before the restore"
+    );
 
     // The link goes down, so the next fault waits in the sync backlog.
     link.set_up(false);
@@ -189,6 +228,27 @@ async fn backup_while_running_restore_when_stopped_and_metrics() {
         .collect();
     assert!(ids.contains(&before.as_str()), "{ids:?}");
     assert!(!ids.contains(&after.as_str()), "{ids:?}");
+
+    // A fault logged on the restored vessel takes a sequence number the
+    // shore acknowledged before the restore; the new epoch makes the shore
+    // forget that acknowledgement, so the fault still arrives.
+    link.set_up(true);
+    let after_restore = ship
+        .post(
+            "/api/v1/faults",
+            json!({"title": "Logged after the restore", "severity": "high"}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync_now(&ship).await;
+    assert!(
+        shore_has(&shore, &after_restore),
+        "a change made after the restore reached the shore"
+    );
+    assert!(shore_has(&shore, &before) && shore_has(&shore, &synced_after));
 
     // The shore holds its run lock while serving, and backs up online too.
     let shore_dir = shore.state.config.storage.data_dir.clone();

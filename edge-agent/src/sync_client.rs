@@ -314,12 +314,14 @@ impl SyncClient {
         let (_, pending_bytes) = self
             .local(move |db| db.outbound_pending(&v, sent_acked))
             .await?;
+        let epoch = self.local(|db| db.epoch()).await?;
         let req = SessionRequest {
             vessel_id: vessel.clone(),
             records_sent: local.sent_acked,
             records_received: local.received,
             pending_bytes,
             eta_secs: self.state.sync.estimate().eta_secs(pending_bytes),
+            epoch,
         };
         let mut budget = Budget::new(self, cfg.daily_budget_bytes, cfg.session_cap_bytes).await?;
         let started = Instant::now();
@@ -334,6 +336,23 @@ impl SyncClient {
             })
         });
         let mut report = SyncReport::default();
+        // A shore restored from a backup numbers its outbound changes again;
+        // then the lane is pulled from the start (re-applied changes are
+        // harmless).
+        let mut received = local.received;
+        if !resp.epoch.is_empty() {
+            let epoch = resp.epoch.clone();
+            if self
+                .local(move |db| db.note_shore_epoch(RECORDS_LANE, &epoch))
+                .await?
+            {
+                tracing::warn!(
+                    received_before = received,
+                    "shore database restored from a backup; pulling its changes again"
+                );
+                received = 0;
+            }
+        }
 
         // Push from what the shore says it holds: after a shore restore that
         // may be behind our own cursor, and resending is harmless.
@@ -392,7 +411,7 @@ impl SyncClient {
         }
 
         // Pull the shore's outbound lane for this vessel.
-        let mut after = local.received;
+        let mut after = received;
         while report.budget_reached.is_none() && after < resp.records_available {
             let pull = PullRequest {
                 lane: Lane::Records,

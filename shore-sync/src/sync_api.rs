@@ -150,13 +150,25 @@ async fn session(
     }
     let db = state.db.clone();
     let id = vessel.id.clone();
-    let (pending, eta) = (req.pending_bytes, req.eta_secs);
-    let available = blocking(move || {
+    let (pending, eta, epoch) = (req.pending_bytes, req.eta_secs, req.epoch.clone());
+    let (available, restored, shore_epoch) = blocking(move || {
         db.touch_vessel_sync(&id)?;
         db.set_vessel_progress(&id, pending, eta)?;
-        Ok(db.last_outbound_seq(&id)?)
+        // A peer too old to send its epoch sends none; it is taken as is.
+        let restored = !epoch.is_empty() && db.note_vessel_epoch(&id, &epoch)?;
+        Ok((db.last_outbound_seq(&id)?, restored, db.epoch()?))
     })
     .await?;
+    let records_acked = if restored {
+        tracing::warn!(
+            vessel = %vessel.id,
+            acked_before = vessel.records_acked,
+            "vessel database restored from a backup; it sends its changes again"
+        );
+        0
+    } else {
+        vessel.records_acked
+    };
     tracing::info!(
         vessel = %vessel.id,
         vessel_sent = req.records_sent,
@@ -164,8 +176,9 @@ async fn session(
         "sync session opened"
     );
     Ok(axum::Json(SessionResponse {
-        records_acked: vessel.records_acked,
+        records_acked,
         records_available: available,
+        epoch: shore_epoch,
     }))
 }
 

@@ -127,6 +127,7 @@ async fn sync(http: reqwest::Client, base: String, vessel: Vessel) -> Result<Vec
         records_received: 0,
         pending_bytes: vessel.chunks.iter().map(|(b, _)| b.len() as u64).sum(),
         eta_secs: None,
+        epoch: format!("{}-epoch", vessel.id),
     };
     let answer = post(
         &http,

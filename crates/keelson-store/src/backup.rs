@@ -239,8 +239,10 @@ pub fn restore(data_dir: &Path, site: Site, from: &Path) -> Result<RestoreReport
         dst.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     }
     // Bring an older backup up to this build's schema now rather than at
-    // the agent's next start, so a failure shows here.
-    drop(crate::Db::open(data_dir, site)?);
+    // the agent's next start, so a failure shows here. The restored
+    // database numbers its changes again from where the backup stopped, so
+    // it gets a new epoch: its peer then trusts no cursor from before.
+    crate::Db::open(data_dir, site)?.renew_epoch()?;
 
     let mut owned = vec![db_path.clone()];
     for suffix in ["-wal", "-shm"] {
@@ -478,6 +480,7 @@ mod tests {
             Err(StoreError::Running(_))
         ));
         drop(lock);
+        let epoch = db.epoch().expect("epoch");
         drop(db);
 
         let total = count(&dir.path().join(DB_FILE));
@@ -488,6 +491,11 @@ mod tests {
         let db = Db::open(dir.path(), Site::Edge).expect("reopen");
         assert_eq!(db.sample_count().expect("count"), copied as u64);
         assert_eq!(db.integrity_check().expect("check"), "ok");
+        // The restored database starts a new epoch, so its peer trusts no
+        // cursor from before.
+        let renewed = db.epoch().expect("epoch");
+        assert_eq!(renewed.len(), 32);
+        assert_ne!(renewed, epoch);
     }
 
     #[test]

@@ -150,6 +150,33 @@ impl Db {
         Ok((rows + packed) as u64)
     }
 
+    /// Takes note of the shore's epoch for `lane`. When it differs from the
+    /// one seen before, the shore was restored from a backup and numbers
+    /// its outbound changes again: the received cursor goes back to 0, so
+    /// the lane is pulled again from the start. Returns whether it did.
+    pub fn note_shore_epoch(&self, lane: &str, epoch: &str) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT shore_epoch FROM sync_state WHERE lane = ?1",
+                [lane],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let restored = before.is_some_and(|b| b != epoch);
+        if restored {
+            tx.execute("UPDATE sync_state SET received = 0 WHERE lane = ?1", [lane])?;
+        }
+        tx.execute(
+            "UPDATE sync_state SET shore_epoch = ?2 WHERE lane = ?1",
+            params![lane, epoch],
+        )?;
+        tx.commit()?;
+        Ok(restored)
+    }
+
     /// A sync lane's state.
     pub fn sync_state(&self, lane: &str) -> Result<SyncState, StoreError> {
         let conn = self.reader()?;

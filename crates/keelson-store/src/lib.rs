@@ -214,6 +214,23 @@ impl Db {
             .sum()
     }
 
+    /// The database's epoch: made at creation, made anew by a restore (see
+    /// `schema/common/0003_store_epoch.sql`).
+    pub fn epoch(&self) -> Result<String, StoreError> {
+        let conn = self.reader()?;
+        Ok(conn.query_row("SELECT epoch FROM store_epoch", [], |r| r.get(0))?)
+    }
+
+    /// Gives the database a new epoch, after it was restored from a backup.
+    pub(crate) fn renew_epoch(&self) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE store_epoch SET epoch = lower(hex(randomblob(16)))",
+            [],
+        )?;
+        Ok(())
+    }
+
     /// Runs SQLite's own consistency check and returns its verdict
     /// (`"ok"` when the file is sound).
     pub fn integrity_check(&self) -> Result<String, StoreError> {

@@ -15,6 +15,10 @@ const COMMON: &[Migration] = &[
         "common/0002_equipment_work_orders",
         include_str!("../../../schema/common/0002_equipment_work_orders.sql"),
     ),
+    (
+        "common/0003_store_epoch",
+        include_str!("../../../schema/common/0003_store_epoch.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[
@@ -38,6 +42,10 @@ const EDGE: &[Migration] = &[
         "edge/0005_tag_texts",
         include_str!("../../../schema/edge/0005_tag_texts.sql"),
     ),
+    (
+        "edge/0006_shore_epoch",
+        include_str!("../../../schema/edge/0006_shore_epoch.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
@@ -56,6 +64,10 @@ const SHORE: &[Migration] = &[
     (
         "shore/0005_vessel_rollups",
         include_str!("../../../schema/shore/0005_vessel_rollups.sql"),
+    ),
+    (
+        "shore/0006_vessel_epoch",
+        include_str!("../../../schema/shore/0006_vessel_epoch.sql"),
     ),
 ];
 

@@ -313,6 +313,38 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Takes note of a vessel's epoch at the start of a session. When it
+    /// differs from the one seen before, the vessel was restored from a
+    /// backup and numbers its changes again from there: what this shore
+    /// acknowledged no longer says what it holds, so the acknowledgement
+    /// goes back to 0 and the vessel sends its whole lane again (changes
+    /// already here are recognised and skipped). Returns whether it did.
+    pub fn note_vessel_epoch(&self, vessel_id: &str, epoch: &str) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT epoch FROM vessels WHERE id = ?1",
+                [vessel_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let restored = before.is_some_and(|b| b != epoch);
+        if restored {
+            tx.execute(
+                "UPDATE vessels SET records_acked = 0 WHERE id = ?1",
+                [vessel_id],
+            )?;
+        }
+        tx.execute(
+            "UPDATE vessels SET epoch = ?2 WHERE id = ?1",
+            params![vessel_id, epoch],
+        )?;
+        tx.commit()?;
+        Ok(restored)
+    }
+
     /// Records what a vessel reported of its own backlog at the start of a
     /// session.
     pub fn set_vessel_progress(
@@ -444,6 +476,24 @@ mod tests {
         );
         assert_eq!(db.vessels(None).expect("q").len(), 1);
         assert_eq!(db.vessels(Some("other")).expect("q").len(), 0);
+    }
+
+    #[test]
+    fn a_new_vessel_epoch_forgets_the_acknowledgement() {
+        let (_dir, db) = open(Site::Shore);
+        db.upsert_vessel("v1", "MV One", "key").expect("vessel");
+        assert!(!db.note_vessel_epoch("v1", "e1").expect("first"));
+        db.transact(|tx| tx.set_vessel_acked("v1", 9)).expect("ack");
+        assert!(!db.note_vessel_epoch("v1", "e1").expect("same"));
+        assert_eq!(
+            db.vessel("v1").expect("q").map(|v| v.records_acked),
+            Some(9)
+        );
+        assert!(db.note_vessel_epoch("v1", "e2").expect("restored"));
+        assert_eq!(
+            db.vessel("v1").expect("q").map(|v| v.records_acked),
+            Some(0)
+        );
     }
 
     #[test]

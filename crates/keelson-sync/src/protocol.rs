@@ -63,6 +63,11 @@ pub struct SessionRequest {
     /// the rate it last measured.
     #[serde(default)]
     pub eta_secs: Option<u64>,
+    /// The epoch of the vessel's database. A new one means the vessel was
+    /// restored from a backup and its sequence numbers start again from
+    /// there, so the shore's acknowledgement from before no longer holds.
+    #[serde(default)]
+    pub epoch: String,
 }
 
 impl SessionRequest {
@@ -89,6 +94,10 @@ pub struct SessionResponse {
     /// Highest shore outbound records seq for this vessel; when above the
     /// vessel's `records_received`, there is something to pull.
     pub records_available: u64,
+    /// The epoch of the shore's database; a new one means the shore was
+    /// restored, and the vessel pulls its outbound lane again from the start.
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// The receiver's acknowledgement of a chunk it has made durable.
@@ -155,6 +164,7 @@ mod tests {
             records_received: 7,
             pending_bytes: 0,
             eta_secs: None,
+            epoch: "e1".into(),
         };
         let bytes = encode_message(&req).unwrap();
         assert_eq!(decode_message::<SessionRequest>(&bytes).unwrap(), req);
@@ -167,6 +177,7 @@ mod tests {
         let resp = SessionResponse {
             records_acked: 40,
             records_available: 9,
+            epoch: "e2".into(),
         };
         let bytes = encode_message(&resp).unwrap();
         assert_eq!(decode_message::<SessionResponse>(&bytes).unwrap(), resp);
