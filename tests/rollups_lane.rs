@@ -120,6 +120,14 @@ async fn compacted_hours_reach_the_shore_as_rollups() {
         .await;
     assert_eq!(minutes.as_array().unwrap().len(), 180);
 
+    // The fleet view says how far the shore's sensor data reaches.
+    let fleet = office.get("/api/v1/vessels").await;
+    let until = fleet.as_array().unwrap()[0]["sensor_data_until"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap();
+    assert_eq!(until, first_hour + Span::hours(3), "{fleet}");
+
     // The vessel page lists the tag; its page draws the trend.
     let tags = office
         .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/tags"))

@@ -257,6 +257,8 @@ pub struct VesselSummary {
     pub pending_bytes: u64,
     /// The vessel's estimate of the time to send them, in seconds.
     pub eta_secs: Option<u64>,
+    /// The end of the newest hour of sensor data received, RFC 3339.
+    pub sensor_data_until: Option<String>,
 }
 
 /// The organization whose vessels `user` may see.
@@ -271,7 +273,11 @@ pub fn vessel_summaries(state: &ShoreState, org: &str) -> Result<Vec<VesselSumma
         .into_iter()
         .map(|v| {
             let open = state.db.open_fault_counts(Some(&v.id))?;
+            let data_until = state.db.vessel_data_until(&v.id)?;
             Ok(VesselSummary {
+                sensor_data_until: data_until
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339()),
                 last_sync: v
                     .last_sync_ms
                     .and_then(chrono::DateTime::from_timestamp_millis)

@@ -54,12 +54,13 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                 code { "keelson-shore vessel add --id ID --name NAME --public-key KEY" } "." }
         } @else {
             table {
-                thead { tr { th { "Vessel" } th { "Last sync" } th { "Waiting on board" } th { "Open faults" } } }
+                thead { tr { th { "Vessel" } th { "Last sync" } th { "Sensor data up to" } th { "Waiting on board" } th { "Open faults" } } }
                 tbody {
                     @for v in &vessels {
                         tr {
                             td { a href={ "/vessels/" (v.id) } { (v.name) } " " span.muted { "(" (v.id) ")" } }
                             td { (when_rfc3339(v.last_sync.as_deref())) }
+                            td { (when_rfc3339(v.sensor_data_until.as_deref())) }
                             td {
                                 (human_bytes(v.pending_bytes))
                                 @if let Some(eta) = v.eta_secs.filter(|_| v.pending_bytes > 0) {

@@ -266,6 +266,19 @@ impl Db {
         Ok(())
     }
 
+    /// The end of the newest hour of sensor data a vessel has sent (ms since
+    /// the epoch), or `None` before its first rollup: how old the shore's
+    /// view of the vessel's sensors is.
+    pub fn vessel_data_until(&self, vessel_id: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.reader()?;
+        let newest: Option<i64> = conn.query_row(
+            "SELECT MAX(bucket_ms) FROM vessel_rollups WHERE vessel_id = ?1 AND width = 'hour'",
+            [vessel_id],
+            |r| r.get(0),
+        )?;
+        Ok(newest.map(|start| start + crate::tiers::HOUR_MS))
+    }
+
     /// Each tag a vessel has sent hourly rollups for, with its latest one,
     /// sorted by tag.
     pub fn vessel_tags(&self, vessel_id: &str) -> Result<Vec<(String, Rollup)>, StoreError> {
@@ -529,6 +542,8 @@ mod tests {
             &[("me.rpm".into(), r(60_000, 90.0))],
         )
         .expect("minutes");
+        assert_eq!(db.vessel_data_until("v1").expect("age"), Some(2 * hour));
+        assert_eq!(db.vessel_data_until("v2").expect("none"), None);
         let tags = db.vessel_tags("v1").expect("tags");
         assert_eq!(
             tags.iter()
