@@ -26,6 +26,7 @@ use std::{collections::HashMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
+pub mod alarms;
 pub mod metrics;
 pub mod modbus;
 pub mod mqtt;
