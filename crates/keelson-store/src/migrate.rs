@@ -38,6 +38,10 @@ const EDGE: &[Migration] = &[
         "edge/0005_tag_texts",
         include_str!("../../../schema/edge/0005_tag_texts.sql"),
     ),
+    (
+        "edge/0007_alarms",
+        include_str!("../../../schema/edge/0007_alarms.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
