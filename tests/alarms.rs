@@ -215,6 +215,17 @@ async fn an_alarm_is_raised_acknowledged_logged_as_a_fault_and_kept_over_a_resta
         .await;
     assert_eq!(events(&history), [("raised".to_owned(), None)]);
 
+    let (_, metrics) = page(&crew, reqwest::Method::GET, "/metrics", &[]).await;
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    assert!(gauge("keelson_alarms_listed") >= 2.0, "{metrics}");
+    assert!(gauge("keelson_alarms_unacknowledged") >= 1.0, "{metrics}");
+
     // Acknowledged through the alarm page's plain form.
     let (status, _) = page(
         &crew,

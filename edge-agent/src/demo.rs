@@ -355,4 +355,20 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_demo_alarm_rules_are_valid() {
+        let opts = DemoOptions {
+            data_dir: PathBuf::from("demo"),
+            ship_port: 0,
+            shore_port: 0,
+            sync_interval_secs: 60,
+        };
+        let local = SocketAddr::from(([127, 0, 0, 1], 9));
+        let c = demo_config(&opts, local, local);
+        assert!(!c.alarms.rules.is_empty());
+        c.alarms
+            .validate(c.ingest.tags().map(|(tag, _)| tag))
+            .unwrap();
+    }
 }

@@ -158,11 +158,30 @@ fn register_scrape_metrics(state: &EdgeState) {
         "Seconds since the last completed sync session (-1: never)",
     );
     let tags = m.gauge("ingest_tags", "Tags configured for ingest");
+    let alarms_listed = m.gauge(
+        "alarms_listed",
+        "Alarms in the alarm list: active, or returned and unacknowledged",
+    );
+    let alarms_unacked = m.gauge(
+        "alarms_unacknowledged",
+        "Alarms in the alarm list nobody has acknowledged",
+    );
     let hook_state = state.clone();
     m.on_scrape(move || {
         let s = &hook_state;
         db_bytes.set(i64::try_from(s.db.size_bytes()).unwrap_or(i64::MAX));
         tags.set(s.latest.snapshot().len() as i64);
+        match s.alarms.list() {
+            Ok(list) => {
+                alarms_listed.set(list.len() as i64);
+                alarms_unacked.set(
+                    list.iter()
+                        .filter(|a| a.state != "active_acknowledged")
+                        .count() as i64,
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the alarm list for metrics"),
+        }
         match sync_client::status(s) {
             Ok(status) => {
                 pending.set(status.records.pending_changes as i64);
