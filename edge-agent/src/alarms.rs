@@ -96,9 +96,14 @@ impl Alarms {
             .engine
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (transitions, out) = f(&mut engine)?;
+        // The step runs on a copy that replaces the engine only once its
+        // transitions are stored: a failed write (a full disk) leaves the
+        // engine as the table says, and the next step tries again.
+        let mut next = engine.clone();
+        let (transitions, out) = f(&mut next)?;
         let writes: Vec<AlarmWrite> = transitions.iter().map(write_of).collect();
         self.db.write_alarm_transitions(&writes)?;
+        *engine = next;
         for t in &transitions {
             tracing::info!(tag = %t.tag, kind = %t.kind, event = t.event.as_str(), value = ?t.value, by = ?t.by, "alarm");
         }
@@ -390,7 +395,7 @@ impl From<AlarmEventRow> for EventView {
 pub struct HistoryPage {
     /// The entries.
     pub events: Vec<EventView>,
-    /// How many entries there are in all.
+    /// How many entries there are in all (of the one alarm, if asked).
     pub total: u64,
 }
 
@@ -403,7 +408,7 @@ pub async fn history_page(state: &EdgeState, q: HistoryQuery) -> Result<HistoryP
             s.db.alarm_events(q.alarm_id, limit, q.offset.unwrap_or(0))?;
         Ok(HistoryPage {
             events: events.into_iter().map(EventView::from).collect(),
-            total: s.db.alarm_event_count()?,
+            total: s.db.alarm_event_count(q.alarm_id)?,
         })
     })
     .await

@@ -241,10 +241,15 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// How many history entries there are.
-    pub fn alarm_event_count(&self) -> Result<u64, StoreError> {
+    /// How many history entries there are (of one alarm when `alarm_id`
+    /// is given).
+    pub fn alarm_event_count(&self, alarm_id: Option<i64>) -> Result<u64, StoreError> {
         let conn = self.reader()?;
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM alarm_events", [], |r| r.get(0))?;
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM alarm_events WHERE ?1 IS NULL OR alarm_id = ?1",
+            [alarm_id],
+            |r| r.get(0),
+        )?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
@@ -303,7 +308,8 @@ mod tests {
         assert!(history.iter().all(|e| e.alarm_id == Some(id)));
         assert_eq!(history[1].by.as_deref(), Some("anna"));
         assert_eq!(history[2].fault_id.as_deref(), Some("f-1"));
-        assert_eq!(db.alarm_event_count().expect("count"), 4);
+        assert_eq!(db.alarm_event_count(None).expect("count"), 4);
+        assert_eq!(db.alarm_event_count(Some(id + 1)).expect("count"), 0);
         assert_eq!(db.alarm_events(Some(id), 2, 1).expect("page").len(), 2);
 
         // A new alarm on the same tag and kind gets a new id.

@@ -268,13 +268,13 @@ pub enum AlarmError {
     UnknownName(String),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     alarm: Option<Alarm>,
     pending_since: Option<i64>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct TagAlarms {
     rule: AlarmRule,
     stale_ms: Option<i64>,
@@ -285,7 +285,7 @@ struct TagAlarms {
 }
 
 /// The alarm engine for every configured rule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     tags: BTreeMap<String, TagAlarms>,
 }
