@@ -226,6 +226,29 @@ async fn an_alarm_is_raised_acknowledged_logged_as_a_fault_and_kept_over_a_resta
     assert!(gauge("keelson_alarms_listed") >= 2.0, "{metrics}");
     assert!(gauge("keelson_alarms_unacknowledged") >= 1.0, "{metrics}");
 
+    // A fault logged through the alarm page's plain form, with its own title.
+    let (status, fault_page) = page(
+        &crew,
+        reqwest::Method::POST,
+        &format!("/alarms/{load_id}/fault"),
+        &[("title", "Generator 1 overloaded")],
+    )
+    .await;
+    assert_eq!(status, 200, "the form redirects to the fault's page");
+    assert!(
+        fault_page.contains("Generator 1 overloaded"),
+        "{fault_page}"
+    );
+    let load = alarm_on(&crew, "ge1.load", "high").await;
+    let fault = crew
+        .get(&format!(
+            "/api/v1/faults/{}",
+            load["fault_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(fault["title"], "Generator 1 overloaded");
+    assert_eq!(fault["severity"], "medium");
+
     // Acknowledged through the alarm page's plain form.
     let (status, _) = page(
         &crew,
