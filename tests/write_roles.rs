@@ -5,10 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use keelson_tests::{Api, edge_config, start_edge};
+use keelson_ingest::alarms::{AlarmRule, AlarmsConfig};
+use keelson_tests::{Api, edge_config, start_edge, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// A write endpoint and the lowest role that may use it.
@@ -54,6 +56,21 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
     let mut config = edge_config(dir.path(), unused, unused);
     config.ingest.modbus.clear();
     config.sync.enabled = false;
+    // No device, so a stale limit of a second raises an alarm to act on.
+    config.alarms = AlarmsConfig {
+        stale_after_secs: Some(1),
+        rules: vec![AlarmRule {
+            tag: "me.rpm".into(),
+            high: None,
+            high_high: None,
+            low: None,
+            low_low: None,
+            deadband: 0.0,
+            delay_secs: 0,
+            stale_after_secs: None,
+            bad_quality: false,
+        }],
+    };
     let edge = start_edge(dir, config, &cancel).await;
     let anon = Api::anonymous(&edge.url);
     let chief = Api::login(&edge.url, "chief", "chief").await;
@@ -84,6 +101,14 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         )
         .await;
     let wo = wo["id"].as_str().unwrap();
+    let alarm = wait_for("a stale alarm", Duration::from_secs(30), || {
+        let chief = chief.clone();
+        async move {
+            let list = chief.get("/api/v1/alarms").await;
+            list.as_array()?.first()?["id"].as_i64()
+        }
+    })
+    .await;
     let wo_path = format!("/api/v1/work-orders/{wo}");
     engineer
         .patch(&wo_path, json!({"status": "in_progress"}), 200)
@@ -159,6 +184,18 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             Method::POST,
             format!("{wo_path}/comments"),
             json!({"text": "Noted"}),
+            "crew",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/alarms/{alarm}/fault"),
+            json!({"title": "Speed pick-up lost"}),
+            "crew",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/alarms/{alarm}/ack"),
+            json!({}),
             "crew",
         ),
         row(

@@ -2,6 +2,7 @@
 
 pub use keelson_config::{ConfigError, HttpConfig, StorageConfig};
 use keelson_ingest::IngestConfig;
+use keelson_ingest::alarms::AlarmsConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,9 @@ pub struct EdgeConfig {
     /// Sensor sources.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Alarm rules on the ingested tags.
+    #[serde(default)]
+    pub alarms: AlarmsConfig,
 }
 
 /// Which vessel this is.
@@ -117,6 +121,9 @@ impl EdgeConfig {
         if let Err(e) = c.ingest.validate() {
             return Err(invalid(&e.path, e.message));
         }
+        if let Err(e) = c.alarms.validate(c.ingest.tags().map(|(tag, _)| tag)) {
+            return Err(invalid(&e.path, e.message));
+        }
         Ok(c)
     }
 
@@ -192,6 +199,10 @@ mod tests {
         assert_eq!(c.ingest.mqtt.len(), 1);
         assert_eq!(c.ingest.opcua.len(), 1);
         assert_eq!(c.ingest.opcua[0].tags[0].deadband, Some(0.05));
+        assert_eq!(c.alarms.stale_after_secs, Some(60));
+        assert_eq!(c.alarms.rules.len(), 1);
+        assert_eq!(c.alarms.rules[0].low_low, Some(2.5));
+        assert_eq!(c.alarms.rules[0].delay_secs, 5);
     }
 
     #[test]
@@ -227,5 +238,19 @@ mod tests {
                 .expect("line")
                 + 1
         );
+    }
+
+    #[test]
+    fn alarm_rules_are_checked_with_their_place() {
+        let text =
+            format!("{DEFAULT_CONFIG}\n[[alarms.rules]]\ntag = \"no.such.tag\"\nhigh = 1.0\n");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert_eq!(e.key, "alarms.rules[0].tag");
+        assert_eq!(e.line, text.lines().count() - 1);
+        assert!(e.message.contains("no.such.tag"), "{e}");
+
+        let text = format!("{DEFAULT_CONFIG}\n[[alarms.rules]]\ntag = \"x\"\nloud = true\n");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 }

@@ -9,6 +9,7 @@
 use crate::config::{EdgeConfig, HttpConfig, StorageConfig, SyncConfig, VesselConfig};
 use anyhow::{Context, Result};
 use keelson_ingest::IngestConfig;
+use keelson_ingest::alarms::{AlarmRule, AlarmsConfig};
 use keelson_ingest::modbus::{DataType, ModbusDeviceConfig, RegisterConfig, RegisterKind};
 use keelson_model::{Role, ShoreRole};
 use keelson_shore::{ShoreConfig, ShoreState};
@@ -84,6 +85,46 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
             }],
             ..IngestConfig::default()
         },
+        alarms: demo_alarms(),
+    }
+}
+
+/// Alarm rules on the simulator's tags, with limits its signals reach now
+/// and then, so the demo shows alarms raising and returning.
+fn demo_alarms() -> AlarmsConfig {
+    let rule = |tag: &str| AlarmRule {
+        tag: tag.into(),
+        high: None,
+        high_high: None,
+        low: None,
+        low_low: None,
+        deadband: 0.0,
+        delay_secs: 2,
+        stale_after_secs: None,
+        bad_quality: true,
+    };
+    AlarmsConfig {
+        stale_after_secs: Some(30),
+        rules: vec![
+            AlarmRule {
+                high: Some(104.0),
+                high_high: Some(110.0),
+                deadband: 0.5,
+                ..rule("me.rpm")
+            },
+            AlarmRule {
+                low: Some(4.16),
+                low_low: Some(3.5),
+                deadband: 0.02,
+                ..rule("me.lube_oil_pressure")
+            },
+            AlarmRule {
+                high: Some(55.0),
+                high_high: Some(70.0),
+                deadband: 2.0,
+                ..rule("bilge.level")
+            },
+        ],
     }
 }
 
@@ -313,5 +354,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_demo_alarm_rules_are_valid() {
+        let opts = DemoOptions {
+            data_dir: PathBuf::from("demo"),
+            ship_port: 0,
+            shore_port: 0,
+            sync_interval_secs: 60,
+        };
+        let local = SocketAddr::from(([127, 0, 0, 1], 9));
+        let c = demo_config(&opts, local, local);
+        assert!(!c.alarms.rules.is_empty());
+        c.alarms
+            .validate(c.ingest.tags().map(|(tag, _)| tag))
+            .unwrap();
     }
 }

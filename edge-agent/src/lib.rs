@@ -8,6 +8,8 @@
 //! writes to the local database, users write records locally, and the sync
 //! client catches up in the background from the change log.
 
+pub mod alarms;
+pub mod alarms_ui;
 pub mod api;
 pub mod config;
 pub mod demo;
@@ -55,6 +57,8 @@ pub struct EdgeState {
     pub site: layout::Site,
     /// Disk use per tier, from the last upkeep pass.
     pub storage: storage::StorageStatus,
+    /// The alarm engine and its list.
+    pub alarms: alarms::Alarms,
 }
 
 impl HasDb for EdgeState {
@@ -98,6 +102,8 @@ pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
 pub fn router(state: EdgeState) -> Router {
     Router::new()
         .merge(api::router())
+        .merge(alarms::router())
+        .merge(alarms_ui::router())
         .merge(maintenance_api::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
@@ -152,11 +158,30 @@ fn register_scrape_metrics(state: &EdgeState) {
         "Seconds since the last completed sync session (-1: never)",
     );
     let tags = m.gauge("ingest_tags", "Tags configured for ingest");
+    let alarms_listed = m.gauge(
+        "alarms_listed",
+        "Alarms in the alarm list: active, or returned and unacknowledged",
+    );
+    let alarms_unacked = m.gauge(
+        "alarms_unacknowledged",
+        "Alarms in the alarm list nobody has acknowledged",
+    );
     let hook_state = state.clone();
     m.on_scrape(move || {
         let s = &hook_state;
         db_bytes.set(i64::try_from(s.db.size_bytes()).unwrap_or(i64::MAX));
         tags.set(s.latest.snapshot().len() as i64);
+        match s.alarms.list() {
+            Ok(list) => {
+                alarms_listed.set(list.len() as i64);
+                alarms_unacked.set(
+                    list.iter()
+                        .filter(|a| a.state != "active_acknowledged")
+                        .count() as i64,
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the alarm list for metrics"),
+        }
         match sync_client::status(s) {
             Ok(status) => {
                 pending.set(status.records.pending_changes as i64);
@@ -240,8 +265,11 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
     };
     let sync = sync_client::SyncHandle::new(&metrics);
     let storage = storage::StorageStatus::new(&metrics);
+    let alarms =
+        alarms::Alarms::restore(db.clone(), &config.alarms).context("restoring the alarm list")?;
     let state = EdgeState {
         db,
+        alarms,
         storage,
         latest: ingest.latest.clone(),
         metrics,
@@ -250,6 +278,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
             title: format!("Keelson · {}", config.vessel.name),
             nav: vec![
                 ("/", "Dashboard"),
+                ("/alarms", "Alarms"),
                 ("/faults", "Faults"),
                 ("/faults/new", "Log a fault"),
                 ("/equipment", "Equipment"),
@@ -282,6 +311,11 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         state.db.clone(),
         state.config.retention.clone(),
         state.storage.clone(),
+        cancel.clone(),
+    ));
+    tasks.spawn(alarms::run(
+        state.alarms.clone(),
+        state.latest.clone(),
         cancel.clone(),
     ));
     if let Some(key) = key {

@@ -73,9 +73,15 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let alarms = match crate::alarms::list_views(&state).await {
+        Ok(list) => list,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
     let tags = state.latest.snapshot();
     let body = html! {
         h1 { (state.config.vessel.name) }
+        h2 { "Active alarms" }
+        (crate::alarms_ui::active_alarms_card(&alarms))
         h2 { "Live readings" }
         @if tags.is_empty() {
             p.muted { "No sensors configured. Add Modbus devices, MQTT brokers or OPC-UA servers ([[ingest.modbus]], [[ingest.mqtt]], [[ingest.opcua]]) to the configuration." }

@@ -12,7 +12,7 @@
 //! `mod.rs`: Modbus TCP and RTU in [`modbus`], MQTT (plain, JSON and
 //! Sparkplug B payloads) in [`mqtt`], OPC-UA (subscriptions and polling) in
 //! [`opcua`]. Every source task feeds the same bounded
-//! channel. Listeners (the UI's live view, later alarms) watch
+//! channel. Listeners (the UI's live view, the alarm engine in [`alarms`]) watch
 //! [`LatestValues`]; a stale rule there marks tags that stop updating.
 //!
 //! Architecture invariant: this crate knows nothing about how samples are
@@ -26,6 +26,7 @@ use std::{collections::HashMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
+pub mod alarms;
 pub mod metrics;
 pub mod modbus;
 pub mod mqtt;

@@ -25,6 +25,7 @@
 //! This crate stores automerge documents and changes as opaque bytes: it
 //! never decodes them (only the sync crate knows automerge).
 
+mod alarms;
 pub mod backup;
 pub mod block;
 mod edge;
@@ -34,6 +35,7 @@ mod shore;
 pub mod tiers;
 mod users;
 
+pub use alarms::{AlarmEventRow, AlarmRow, AlarmWrite, NewAlarmRow};
 pub use edge::{StoredSample, SyncState};
 pub use records::{
     ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord, WorkOrderFilter,

@@ -46,6 +46,10 @@ const EDGE: &[Migration] = &[
         "edge/0006_shore_epoch",
         include_str!("../../../schema/edge/0006_shore_epoch.sql"),
     ),
+    (
+        "edge/0007_alarms",
+        include_str!("../../../schema/edge/0007_alarms.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
