@@ -4,6 +4,7 @@
 //! automerge or HTTP. Everything here is plain data that every other crate can
 //! share without pulling in a runtime.
 
+pub mod counter;
 pub mod equipment;
 pub mod fault;
 pub mod record;
@@ -11,6 +12,9 @@ pub mod role;
 pub mod sample;
 pub mod work_order;
 
+pub use counter::{
+    Correction, Counter, NewCorrection, NewCounter, NewReading, Reading, ReadingSource, SensorRule,
+};
 pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
 pub use record::{HistoryEntry, Record};

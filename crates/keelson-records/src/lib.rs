@@ -4,14 +4,15 @@
 //! the sync crate's codec, and writes the document, its query projection and
 //! the new change-log entries back in one store transaction. Changes that
 //! arrive through sync go through [`apply_remote`], which applies a whole
-//! batch or nothing. Every kind of record (faults here, [`equipment`] and
-//! [`work_order`] in their modules) goes through the same load and write
-//! path; the kinds differ only in their fields and rules.
+//! batch or nothing. Every kind of record (faults here, [`equipment`],
+//! [`work_order`] and [`counter`] in their modules) goes through the same
+//! load and write path; the kinds differ only in their fields and rules.
 //!
 //! Architecture invariant: this crate holds the rules of who may change
 //! what in a record (roles, status transitions, the sign-off, the vessel a
 //! record belongs to); it knows neither HTTP nor the wire format.
 
+pub mod counter;
 pub mod equipment;
 pub mod work_order;
 
@@ -24,8 +25,9 @@ use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
 use keelson_sync::record::{RecordDoc, decode_change};
 
+pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
-pub use keelson_model::record::{EQUIPMENT, FAULT, WORK_ORDER};
+pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, WORK_ORDER};
 pub use work_order::{
     add_work_entry, comment_work_order, create_work_order, patch_work_order, sign_off_work_order,
 };
@@ -318,6 +320,18 @@ pub fn check_edit(
         for old in &b.sign_offs {
             if a.sign_offs.iter().find(|e| e.id == old.id) != Some(old) {
                 return refuse(format!("change or remove sign-off {}", old.id));
+            }
+        }
+    }
+    if let (Some(Record::Counter(b)), Record::Counter(a)) = (before, after) {
+        for old in &b.readings {
+            if a.readings.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove reading {}", old.id));
+            }
+        }
+        for old in &b.corrections {
+            if a.corrections.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove correction {}", old.id));
             }
         }
     }

@@ -15,6 +15,10 @@ const COMMON: &[Migration] = &[
         "common/0002_equipment_work_orders",
         include_str!("../../../schema/common/0002_equipment_work_orders.sql"),
     ),
+    (
+        "common/0003_counters",
+        include_str!("../../../schema/common/0003_counters.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[

@@ -8,12 +8,13 @@
 //!
 //! The store never decodes a document. The caller hands it the record as
 //! read from the document ([`Record`]); the store writes the projection
-//! table of that record's kind (`faults`, `equipment` or `work_orders`).
+//! table of that record's kind (`faults`, `equipment`, `work_orders` or
+//! `counters`).
 //! Everything else (the `records` row and the change log) is one code path
 //! for every kind.
 
 use crate::{Db, StoreError, ms, now_ms};
-use keelson_model::{Equipment, Fault, Record, WorkOrder};
+use keelson_model::{Counter, Equipment, Fault, Record, WorkOrder};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a change was made, from this site's point of view.
@@ -181,6 +182,7 @@ impl RecordTx<'_> {
             Some(Record::Fault(f)) => self.project_fault(f)?,
             Some(Record::Equipment(e)) => self.project_equipment(e)?,
             Some(Record::WorkOrder(o)) => self.project_work_order(o)?,
+            Some(Record::Counter(c)) => self.project_counter(c)?,
             None => {}
         }
         let mut added = 0;
@@ -244,6 +246,39 @@ impl RecordTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn project_counter(&mut self, c: &Counter) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO counters (id, vessel_id, equipment_id, name, total, sensor_tag, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, total = excluded.total,
+                sensor_tag = excluded.sensor_tag, updated_at_ms = excluded.updated_at_ms,
+                json = excluded.json",
+            params![
+                c.id,
+                c.vessel_id,
+                c.equipment_id,
+                c.name,
+                c.total,
+                c.sensor.as_ref().map(|s| s.tag.as_str()),
+                ms(c.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A counter as last projected, inside the transaction.
+    pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
+        let json: Option<String> = self
+            .tx
+            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("counter", &j)).transpose()
     }
 
     fn project_work_order(&mut self, o: &WorkOrder) -> Result<(), StoreError> {
@@ -345,6 +380,43 @@ impl Db {
             )
         });
         Ok(list)
+    }
+
+    /// A counter as last projected.
+    pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("counter", &j)).transpose()
+    }
+
+    /// Counters of a vessel (or all) and, when given, of one piece of
+    /// equipment, by equipment then name.
+    pub fn list_counters(
+        &self,
+        vessel_id: Option<&str>,
+        equipment_id: Option<&str>,
+    ) -> Result<Vec<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT json FROM counters
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR equipment_id = ?2)
+             ORDER BY equipment_id, name, id",
+        )?;
+        let rows = stmt.query_map(params![vessel_id, equipment_id], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("counter", &j?)).collect()
+    }
+
+    /// Counters with a sensor rule, for the agent's running-hours task.
+    pub fn sensor_counters(&self) -> Result<Vec<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT json FROM counters WHERE sensor_tag IS NOT NULL ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("counter", &j?)).collect()
     }
 
     /// A work order as last projected.
