@@ -417,3 +417,92 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
     }
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_readings_never_go_back_except_by_a_correction() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+
+    let eq = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "7", "name": "Generator 1", "level": "system"}),
+            201,
+        )
+        .await;
+    // A replaced engine comes with the hours it already ran.
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq["id"], "start_total": 1200.0}),
+            201,
+        )
+        .await;
+    assert_eq!(counter["total"], 1200.0);
+    assert_eq!(counter["name"], "Running hours");
+    let path = format!("/api/v1/counters/{}", counter["id"].as_str().unwrap());
+    let read = crew
+        .post(&format!("{path}/readings"), json!({"value": 1250.5}), 201)
+        .await;
+    assert_eq!(read["total"], 1250.5);
+    assert_eq!(read["readings"][0]["source"], "manual");
+    assert_eq!(read["readings"][0]["by"], "crew");
+
+    let (status, body) = crew
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/readings"),
+            Some(json!({"value": 1249.0})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("correct"),
+        "{body}"
+    );
+    let (status, body) = crew
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/readings"),
+            Some(json!({"value": "lots"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = chief
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/corrections"),
+            Some(json!({"value": 1240.0, "reason": " "})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+
+    let fixed = chief
+        .post(
+            &format!("{path}/corrections"),
+            json!({"value": 1240.0, "reason": "Reading mistyped"}),
+            201,
+        )
+        .await;
+    assert_eq!(fixed["total"], 1240.0);
+    assert_eq!(chief.get(&path).await["total"], 1240.0);
+    let listed = chief
+        .get(&format!(
+            "/api/v1/counters?equipment_id={}",
+            eq["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    cancel.cancel();
+}

@@ -84,6 +84,14 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         )
         .await;
     let wo = wo["id"].as_str().unwrap();
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq, "start_total": 1000.0}),
+            201,
+        )
+        .await;
+    let counter = counter["id"].as_str().unwrap();
     let wo_path = format!("/api/v1/work-orders/{wo}");
     engineer
         .patch(&wo_path, json!({"status": "in_progress"}), 200)
@@ -160,6 +168,24 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             format!("{wo_path}/comments"),
             json!({"text": "Noted"}),
             "crew",
+        ),
+        row(
+            Method::POST,
+            "/api/v1/counters".into(),
+            json!({"equipment_id": eq, "name": "Running hours"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/counters/{counter}/readings"),
+            json!({"value": 1010.0}),
+            "crew",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/counters/{counter}/corrections"),
+            json!({"value": 1005.0, "reason": "Reading mistyped"}),
+            "chief_engineer",
         ),
         row(
             Method::POST,

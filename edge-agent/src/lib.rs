@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod counters_api;
 pub mod demo;
 pub mod keys;
 pub mod maintenance_api;
@@ -99,6 +100,7 @@ pub fn router(state: EdgeState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(maintenance_api::router())
+        .merge(counters_api::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
