@@ -7,6 +7,7 @@
 pub mod counter;
 pub mod equipment;
 pub mod fault;
+pub mod plan;
 pub mod record;
 pub mod role;
 pub mod sample;
@@ -17,6 +18,9 @@ pub use counter::{
 };
 pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
+pub use plan::{
+    NewPlan, NewPostponement, Plan, PlanPatch, PlanState, Postponement, Schedule, schedule,
+};
 pub use record::{HistoryEntry, Record};
 pub use role::{Role, ShoreRole};
 pub use sample::{Quality, Sample, TagValue};
