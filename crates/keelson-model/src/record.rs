@@ -1,7 +1,7 @@
 //! Every kind of maintenance record, as one type, for the code that stores,
 //! syncs and audits records whatever their kind.
 
-use crate::{Comment, Counter, Equipment, Fault, WorkOrder};
+use crate::{Comment, Counter, Equipment, Fault, Plan, WorkOrder};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,8 @@ pub const EQUIPMENT: &str = "equipment";
 pub const WORK_ORDER: &str = "work_order";
 /// The record kind of counters.
 pub const COUNTER: &str = "counter";
+/// The record kind of maintenance plans.
+pub const PLAN: &str = "plan";
 
 /// A maintenance record of any kind, as read from its document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,8 @@ pub enum Record {
     WorkOrder(WorkOrder),
     /// A counter (running hours).
     Counter(Counter),
+    /// A maintenance plan.
+    Plan(Plan),
 }
 
 impl Record {
@@ -36,6 +40,7 @@ impl Record {
             Record::Equipment(_) => EQUIPMENT,
             Record::WorkOrder(_) => WORK_ORDER,
             Record::Counter(_) => COUNTER,
+            Record::Plan(_) => PLAN,
         }
     }
 
@@ -46,6 +51,7 @@ impl Record {
             Record::Equipment(r) => &r.id,
             Record::WorkOrder(r) => &r.id,
             Record::Counter(r) => &r.id,
+            Record::Plan(r) => &r.id,
         }
     }
 
@@ -56,14 +62,15 @@ impl Record {
             Record::Equipment(r) => &r.vessel_id,
             Record::WorkOrder(r) => &r.vessel_id,
             Record::Counter(r) => &r.vessel_id,
+            Record::Plan(r) => &r.vessel_id,
         }
     }
 
-    /// The comment thread; equipment and counters have none.
+    /// The comment thread; equipment, counters and plans have none.
     pub fn comments(&self) -> &[Comment] {
         match self {
             Record::Fault(r) => &r.comments,
-            Record::Equipment(_) | Record::Counter(_) => &[],
+            Record::Equipment(_) | Record::Counter(_) | Record::Plan(_) => &[],
             Record::WorkOrder(r) => &r.comments,
         }
     }
@@ -75,6 +82,7 @@ impl Record {
             Record::Equipment(r) => (&r.created_by, r.created_at),
             Record::WorkOrder(r) => (&r.created_by, r.created_at),
             Record::Counter(r) => (&r.created_by, r.created_at),
+            Record::Plan(r) => (&r.created_by, r.created_at),
         }
     }
 }

@@ -79,6 +79,11 @@ impl Role {
         self >= Role::Crew
     }
 
+    /// Whether this role may create, edit and postpone maintenance plans.
+    pub fn may_manage_plans(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
+
     /// Whether this role may create counters and correct their totals.
     pub fn may_manage_counters(self) -> bool {
         self >= Role::ChiefEngineer

@@ -19,6 +19,10 @@ const COMMON: &[Migration] = &[
         "common/0003_counters",
         include_str!("../../../schema/common/0003_counters.sql"),
     ),
+    (
+        "common/0004_plans",
+        include_str!("../../../schema/common/0004_plans.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[
