@@ -506,3 +506,166 @@ async fn counter_readings_never_go_back_except_by_a_correction() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     cancel.cancel();
 }
+
+/// Plans by running hours: readings push a plan to due, the agent opens
+/// its work order, the sign-off moves the next due point, and a correction
+/// that moves the counter back moves the plan's state back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let engineer = Api::login(&edge.url, "engineer", "engineer").await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+
+    let eq = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "8", "name": "Generator 2", "level": "system"}),
+            201,
+        )
+        .await;
+    let eq = eq["id"].as_str().unwrap();
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq, "start_total": 1000.0}),
+            201,
+        )
+        .await;
+    let counter_path = format!("/api/v1/counters/{}", counter["id"].as_str().unwrap());
+    let plan = chief
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": eq, "title": "Change lube oil filter",
+                   "instructions": "Drain, change, refill", "interval_hours": 500.0,
+                   "counter_id": counter["id"], "tolerance_hours": 20.0}),
+            201,
+        )
+        .await;
+    assert_eq!(plan["last_done_hours"], 1000.0);
+    let plan_path = format!("/api/v1/plans/{}", plan["id"].as_str().unwrap());
+    let (status, body) = chief
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/plans",
+            Some(json!({"equipment_id": eq, "title": "No interval"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "ok");
+    assert_eq!(chief.get(&plan_path).await["schedule"]["due_hours"], 1500.0);
+
+    // Readings push the plan into its tolerance window; the reading's
+    // request opens the work order before it returns.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1300.0}),
+        201,
+    )
+    .await;
+    assert!(
+        chief
+            .get("/api/v1/due")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1485.0}),
+        201,
+    )
+    .await;
+    let due = chief.get("/api/v1/due").await;
+    assert_eq!(due.as_array().unwrap().len(), 1, "{due}");
+    assert_eq!(due[0]["schedule"]["state"], "due");
+    let page = chief.get("/api/v1/plans?state=due").await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(chief.get("/api/v1/plans?state=ok").await["total"], 0);
+    let orders = chief
+        .get(&format!("/api/v1/work-orders?equipment_id={eq}"))
+        .await;
+    assert_eq!(orders["total"], 1, "{orders}");
+    let wo = &orders["items"][0];
+    assert_eq!(wo["plan_id"], plan["id"]);
+    assert_eq!(wo["title"], "Change lube oil filter");
+    let wo_path = format!("/api/v1/work-orders/{}", wo["id"].as_str().unwrap());
+
+    // A mistyped reading makes it overdue; the chief engineer's correction
+    // moves the counter, and the plan, back.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1600.0}),
+        201,
+    )
+    .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "overdue");
+    chief
+        .post(
+            &format!("{counter_path}/corrections"),
+            json!({"value": 1490.0, "reason": "Reading mistyped"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "due");
+    chief
+        .post(
+            &format!("{counter_path}/corrections"),
+            json!({"value": 1400.0, "reason": "Meter checked against the log"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "ok");
+    // Still one work order for the plan: it stays open until signed off.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1495.0}),
+        201,
+    )
+    .await;
+    let orders = chief
+        .get(&format!("/api/v1/work-orders?equipment_id={eq}"))
+        .await;
+    assert_eq!(orders["total"], 1, "{orders}");
+
+    // The job is done and signed off: the next due point moves on.
+    engineer
+        .patch(&wo_path, json!({"status": "in_progress"}), 200)
+        .await;
+    engineer
+        .patch(&wo_path, json!({"status": "done"}), 200)
+        .await;
+    chief
+        .post(&format!("{wo_path}/sign-off"), json!({}), 201)
+        .await;
+    let after = chief.get(&plan_path).await;
+    assert_eq!(after["last_done_hours"], 1495.0);
+    assert_eq!(after["schedule"]["due_hours"], 1995.0);
+    assert_eq!(after["schedule"]["state"], "ok");
+    assert!(
+        chief
+            .get("/api/v1/due")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A postponement needs a reason and moves the due point.
+    chief
+        .post(
+            &format!("{plan_path}/postpone"),
+            json!({"until_hours": 2100.0, "reason": "Next port call"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["due_hours"], 2100.0);
+    cancel.cancel();
+}

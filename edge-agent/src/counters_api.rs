@@ -53,6 +53,7 @@ pub async fn add_reading(
     let s = state.clone();
     let c =
         blocking(move || Ok(keelson_records::record_reading(&s.db, &id, value, &actor)?)).await?;
+    crate::plans_api::run_planner_pass(state).await;
     state.sync.trigger();
     Ok(c)
 }
@@ -73,6 +74,7 @@ pub async fn add_correction(
     })
     .await?;
     tracing::info!(counter = %c.id, total = c.total, author = %user.username, "counter corrected");
+    crate::plans_api::run_planner_pass(state).await;
     state.sync.trigger();
     Ok(c)
 }

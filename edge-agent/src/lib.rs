@@ -15,6 +15,7 @@ pub mod demo;
 pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
+pub mod plans_api;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;
@@ -101,6 +102,7 @@ pub fn router(state: EdgeState) -> Router {
         .merge(api::router())
         .merge(maintenance_api::router())
         .merge(counters_api::router())
+        .merge(plans_api::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
@@ -286,6 +288,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         state.storage.clone(),
         cancel.clone(),
     ));
+    tasks.spawn(plans_api::run_planner(state.clone(), cancel.clone()));
     if let Some(key) = key {
         let client =
             sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;
