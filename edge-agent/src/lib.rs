@@ -16,6 +16,7 @@ pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
 pub mod plans_api;
+pub mod running_hours;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;
@@ -289,6 +290,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         cancel.clone(),
     ));
     tasks.spawn(plans_api::run_planner(state.clone(), cancel.clone()));
+    tasks.spawn(running_hours::run(state.clone(), cancel.clone()));
     if let Some(key) = key {
         let client =
             sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;
