@@ -669,3 +669,113 @@ async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
     assert_eq!(chief.get(&plan_path).await["schedule"]["due_hours"], 2100.0);
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_and_plan_pages_work_without_javascript() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief_api = Api::login(&edge.url, "chief", "chief").await;
+    let chief = Pages::login(&edge.url, "chief").await;
+    let crew = Pages::login(&edge.url, "crew").await;
+
+    let eq = chief_api
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "9", "name": "Boiler", "level": "system"}),
+            201,
+        )
+        .await;
+    let eq = eq["id"].as_str().unwrap();
+    let counter = chief_api
+        .post("/api/v1/counters", json!({"equipment_id": eq}), 201)
+        .await;
+    let counter = counter["id"].as_str().unwrap();
+    let plan = chief_api
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": eq, "title": "Clean burner nozzle",
+                   "interval_hours": 100.0, "counter_id": counter}),
+            201,
+        )
+        .await;
+    let plan = plan["id"].as_str().unwrap();
+
+    // Crew record a reading on the equipment page's form.
+    let (status, html) = crew.get(&format!("/equipment/{eq}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Record reading"), "{html}");
+    let (status, to) = crew
+        .post(
+            &format!("/counters/{counter}/readings"),
+            &[("value", "120")],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/equipment/{eq}").as_str())
+    );
+    // Going back is refused with a page that says why.
+    let (status, html) = crew
+        .post(&format!("/counters/{counter}/readings"), &[("value", "50")])
+        .await;
+    assert_eq!(status, 409, "{html}");
+    let (status, html) = crew
+        .post(
+            &format!("/counters/{counter}/readings"),
+            &[("value", "lots")],
+        )
+        .await;
+    assert_eq!(status, 400, "{html}");
+
+    // The reading made the plan overdue: it shows on the due page, the
+    // filtered list and the dashboard.
+    let (_, html) = crew.get("/due").await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?state=overdue").await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?state=ok").await;
+    assert!(!html.contains("Clean burner nozzle"), "{html}");
+    let (status, _) = crew.get("/plans?state=soon").await;
+    assert_eq!(status, 400);
+    let (_, html) = crew.get("/").await;
+    assert!(html.contains("1 overdue"), "{html}");
+
+    // Only the chief engineer sees and may use the postponement form.
+    let (_, html) = crew.get(&format!("/plans/{plan}")).await;
+    assert!(!html.contains("Postpone</button>"), "{html}");
+    let (status, _) = crew
+        .post(
+            &format!("/plans/{plan}/postpone"),
+            &[
+                ("until_hours", "250"),
+                ("reason", "Spares on board next week"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, html) = chief.get(&format!("/plans/{plan}")).await;
+    assert!(html.contains("Postpone</button>"), "{html}");
+    let (status, to) = chief
+        .post(
+            &format!("/plans/{plan}/postpone"),
+            &[
+                ("until_hours", "250"),
+                ("reason", "Spares on board next week"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/plans/{plan}").as_str())
+    );
+    let (_, html) = chief.get(&format!("/plans/{plan}")).await;
+    assert!(html.contains("Spares on board next week"), "{html}");
+    let (_, html) = chief.get("/due").await;
+    assert!(!html.contains("Clean burner nozzle"), "{html}");
+    cancel.cancel();
+}

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
 pub mod plans_api;
+pub mod plans_ui;
 pub mod running_hours;
 pub mod simulate;
 pub mod storage;
@@ -104,6 +105,7 @@ pub fn router(state: EdgeState) -> Router {
         .merge(maintenance_api::router())
         .merge(counters_api::router())
         .merge(plans_api::router())
+        .merge(plans_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
@@ -259,6 +261,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
                 ("/faults/new", "Log a fault"),
                 ("/equipment", "Equipment"),
                 ("/work-orders", "Work orders"),
+                ("/plans", "Plans"),
+                ("/due", "Due"),
                 ("/sync", "Sync"),
             ],
         },
