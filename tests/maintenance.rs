@@ -230,6 +230,50 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
         "{page}"
     );
     assert!(page.contains("office@shore"), "{page}");
+
+    // A counter, its reading and a plan on it reach the shore too, where
+    // the plan's state is computed from the synced total.
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": pump["id"], "start_total": 100.0}),
+            201,
+        )
+        .await;
+    chief
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": pump["id"], "title": "Check plunger",
+                   "interval_hours": 50.0, "counter_id": counter["id"]}),
+            201,
+        )
+        .await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    crew.post(
+        &format!(
+            "/api/v1/counters/{}/readings",
+            counter["id"].as_str().unwrap()
+        ),
+        json!({"value": 160.0}),
+        201,
+    )
+    .await;
+    let plans: Value = wait_for("the overdue plan ashore", WAIT, || async {
+        let (status, body) = office
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/vessels/{DEMO_VESSEL}/plans"),
+                None,
+            )
+            .await;
+        (status == 200 && body[0]["schedule"]["state"] == "overdue").then_some(body)
+    })
+    .await;
+    assert_eq!(plans[0]["title"], "Check plunger");
+    let counters = office
+        .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/counters"))
+        .await;
+    assert_eq!(counters[0]["total"], 160.0);
     cancel.cancel();
 }
 
