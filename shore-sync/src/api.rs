@@ -564,7 +564,7 @@ async fn work_order_comment(
 pub struct History {
     /// The record's id.
     pub id: String,
-    /// Its kind: fault, equipment or work_order.
+    /// Its kind: fault, equipment, work_order, counter or plan.
     pub kind: String,
     /// Every change, oldest first.
     pub changes: Vec<HistoryEntry>,
