@@ -230,6 +230,50 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
         "{page}"
     );
     assert!(page.contains("office@shore"), "{page}");
+
+    // A counter, its reading and a plan on it reach the shore too, where
+    // the plan's state is computed from the synced total.
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": pump["id"], "start_total": 100.0}),
+            201,
+        )
+        .await;
+    chief
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": pump["id"], "title": "Check plunger",
+                   "interval_hours": 50.0, "counter_id": counter["id"]}),
+            201,
+        )
+        .await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    crew.post(
+        &format!(
+            "/api/v1/counters/{}/readings",
+            counter["id"].as_str().unwrap()
+        ),
+        json!({"value": 160.0}),
+        201,
+    )
+    .await;
+    let plans: Value = wait_for("the overdue plan ashore", WAIT, || async {
+        let (status, body) = office
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/vessels/{DEMO_VESSEL}/plans"),
+                None,
+            )
+            .await;
+        (status == 200 && body[0]["schedule"]["state"] == "overdue").then_some(body)
+    })
+    .await;
+    assert_eq!(plans[0]["title"], "Check plunger");
+    let counters = office
+        .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/counters"))
+        .await;
+    assert_eq!(counters[0]["total"], 160.0);
     cancel.cancel();
 }
 
@@ -415,5 +459,367 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
     for page in [tree, equipment, after] {
         assert!(!page.contains("<script"), "no script needed");
     }
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_readings_never_go_back_except_by_a_correction() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+
+    let eq = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "7", "name": "Generator 1", "level": "system"}),
+            201,
+        )
+        .await;
+    // A replaced engine comes with the hours it already ran.
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq["id"], "start_total": 1200.0}),
+            201,
+        )
+        .await;
+    assert_eq!(counter["total"], 1200.0);
+    assert_eq!(counter["name"], "Running hours");
+    let path = format!("/api/v1/counters/{}", counter["id"].as_str().unwrap());
+    let read = crew
+        .post(&format!("{path}/readings"), json!({"value": 1250.5}), 201)
+        .await;
+    assert_eq!(read["total"], 1250.5);
+    assert_eq!(read["readings"][0]["source"], "manual");
+    assert_eq!(read["readings"][0]["by"], "crew");
+
+    let (status, body) = crew
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/readings"),
+            Some(json!({"value": 1249.0})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("correct"),
+        "{body}"
+    );
+    let (status, body) = crew
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/readings"),
+            Some(json!({"value": "lots"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = chief
+        .send(
+            reqwest::Method::POST,
+            &format!("{path}/corrections"),
+            Some(json!({"value": 1240.0, "reason": " "})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+
+    let fixed = chief
+        .post(
+            &format!("{path}/corrections"),
+            json!({"value": 1240.0, "reason": "Reading mistyped"}),
+            201,
+        )
+        .await;
+    assert_eq!(fixed["total"], 1240.0);
+    assert_eq!(chief.get(&path).await["total"], 1240.0);
+    let listed = chief
+        .get(&format!(
+            "/api/v1/counters?equipment_id={}",
+            eq["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    cancel.cancel();
+}
+
+/// Plans by running hours: readings push a plan to due, the agent opens
+/// its work order, the sign-off moves the next due point, and a correction
+/// that moves the counter back moves the plan's state back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let engineer = Api::login(&edge.url, "engineer", "engineer").await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+
+    let eq = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "8", "name": "Generator 2", "level": "system"}),
+            201,
+        )
+        .await;
+    let eq = eq["id"].as_str().unwrap();
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq, "start_total": 1000.0}),
+            201,
+        )
+        .await;
+    let counter_path = format!("/api/v1/counters/{}", counter["id"].as_str().unwrap());
+    let plan = chief
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": eq, "title": "Change lube oil filter",
+                   "instructions": "Drain, change, refill", "interval_hours": 500.0,
+                   "counter_id": counter["id"], "tolerance_hours": 20.0}),
+            201,
+        )
+        .await;
+    assert_eq!(plan["last_done_hours"], 1000.0);
+    let plan_path = format!("/api/v1/plans/{}", plan["id"].as_str().unwrap());
+    let (status, body) = chief
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/plans",
+            Some(json!({"equipment_id": eq, "title": "No interval"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "ok");
+    assert_eq!(chief.get(&plan_path).await["schedule"]["due_hours"], 1500.0);
+
+    // Readings push the plan into its tolerance window; the reading's
+    // request opens the work order before it returns.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1300.0}),
+        201,
+    )
+    .await;
+    assert!(
+        chief
+            .get("/api/v1/due")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1485.0}),
+        201,
+    )
+    .await;
+    let due = chief.get("/api/v1/due").await;
+    assert_eq!(due.as_array().unwrap().len(), 1, "{due}");
+    assert_eq!(due[0]["schedule"]["state"], "due");
+    let page = chief.get("/api/v1/plans?state=due").await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(chief.get("/api/v1/plans?state=ok").await["total"], 0);
+    let orders = chief
+        .get(&format!("/api/v1/work-orders?equipment_id={eq}"))
+        .await;
+    assert_eq!(orders["total"], 1, "{orders}");
+    let wo = &orders["items"][0];
+    assert_eq!(wo["plan_id"], plan["id"]);
+    assert_eq!(wo["title"], "Change lube oil filter");
+    let wo_path = format!("/api/v1/work-orders/{}", wo["id"].as_str().unwrap());
+
+    // A mistyped reading makes it overdue; the chief engineer's correction
+    // moves the counter, and the plan, back.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1600.0}),
+        201,
+    )
+    .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "overdue");
+    chief
+        .post(
+            &format!("{counter_path}/corrections"),
+            json!({"value": 1490.0, "reason": "Reading mistyped"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "due");
+    chief
+        .post(
+            &format!("{counter_path}/corrections"),
+            json!({"value": 1400.0, "reason": "Meter checked against the log"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["state"], "ok");
+    // Still one work order for the plan: it stays open until signed off.
+    crew.post(
+        &format!("{counter_path}/readings"),
+        json!({"value": 1495.0}),
+        201,
+    )
+    .await;
+    let orders = chief
+        .get(&format!("/api/v1/work-orders?equipment_id={eq}"))
+        .await;
+    assert_eq!(orders["total"], 1, "{orders}");
+
+    // The job is done and signed off: the next due point moves on.
+    engineer
+        .patch(&wo_path, json!({"status": "in_progress"}), 200)
+        .await;
+    engineer
+        .patch(&wo_path, json!({"status": "done"}), 200)
+        .await;
+    chief
+        .post(&format!("{wo_path}/sign-off"), json!({}), 201)
+        .await;
+    let after = chief.get(&plan_path).await;
+    assert_eq!(after["last_done_hours"], 1495.0);
+    assert_eq!(after["schedule"]["due_hours"], 1995.0);
+    assert_eq!(after["schedule"]["state"], "ok");
+    assert!(
+        chief
+            .get("/api/v1/due")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A postponement needs a reason and moves the due point.
+    chief
+        .post(
+            &format!("{plan_path}/postpone"),
+            json!({"until_hours": 2100.0, "reason": "Next port call"}),
+            201,
+        )
+        .await;
+    assert_eq!(chief.get(&plan_path).await["schedule"]["due_hours"], 2100.0);
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_and_plan_pages_work_without_javascript() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief_api = Api::login(&edge.url, "chief", "chief").await;
+    let chief = Pages::login(&edge.url, "chief").await;
+    let crew = Pages::login(&edge.url, "crew").await;
+
+    let eq = chief_api
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "9", "name": "Boiler", "level": "system"}),
+            201,
+        )
+        .await;
+    let eq = eq["id"].as_str().unwrap();
+    let counter = chief_api
+        .post("/api/v1/counters", json!({"equipment_id": eq}), 201)
+        .await;
+    let counter = counter["id"].as_str().unwrap();
+    let plan = chief_api
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": eq, "title": "Clean burner nozzle",
+                   "interval_hours": 100.0, "counter_id": counter}),
+            201,
+        )
+        .await;
+    let plan = plan["id"].as_str().unwrap();
+
+    // Crew record a reading on the equipment page's form.
+    let (status, html) = crew.get(&format!("/equipment/{eq}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Record reading"), "{html}");
+    let (status, to) = crew
+        .post(
+            &format!("/counters/{counter}/readings"),
+            &[("value", "120")],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/equipment/{eq}").as_str())
+    );
+    // Going back is refused with a page that says why.
+    let (status, html) = crew
+        .post(&format!("/counters/{counter}/readings"), &[("value", "50")])
+        .await;
+    assert_eq!(status, 409, "{html}");
+    let (status, html) = crew
+        .post(
+            &format!("/counters/{counter}/readings"),
+            &[("value", "lots")],
+        )
+        .await;
+    assert_eq!(status, 400, "{html}");
+
+    // The reading made the plan overdue: it shows on the due page, the
+    // filtered list and the dashboard.
+    let (_, html) = crew.get("/due").await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?state=overdue").await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?state=ok").await;
+    assert!(!html.contains("Clean burner nozzle"), "{html}");
+    let (status, _) = crew.get("/plans?state=soon").await;
+    assert_eq!(status, 400);
+    let (_, html) = crew.get("/").await;
+    assert!(html.contains("1 overdue"), "{html}");
+
+    // Only the chief engineer sees and may use the postponement form.
+    let (_, html) = crew.get(&format!("/plans/{plan}")).await;
+    assert!(!html.contains("Postpone</button>"), "{html}");
+    let (status, _) = crew
+        .post(
+            &format!("/plans/{plan}/postpone"),
+            &[
+                ("until_hours", "250"),
+                ("reason", "Spares on board next week"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, html) = chief.get(&format!("/plans/{plan}")).await;
+    assert!(html.contains("Postpone</button>"), "{html}");
+    let (status, to) = chief
+        .post(
+            &format!("/plans/{plan}/postpone"),
+            &[
+                ("until_hours", "250"),
+                ("reason", "Spares on board next week"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/plans/{plan}").as_str())
+    );
+    let (_, html) = chief.get(&format!("/plans/{plan}")).await;
+    assert!(html.contains("Spares on board next week"), "{html}");
+    let (_, html) = chief.get("/due").await;
+    assert!(!html.contains("Clean burner nozzle"), "{html}");
     cancel.cancel();
 }

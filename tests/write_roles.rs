@@ -109,6 +109,22 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         }
     })
     .await;
+    let counter = chief
+        .post(
+            "/api/v1/counters",
+            json!({"equipment_id": eq, "start_total": 1000.0}),
+            201,
+        )
+        .await;
+    let counter = counter["id"].as_str().unwrap();
+    let plan = chief
+        .post(
+            "/api/v1/plans",
+            json!({"equipment_id": eq, "title": "Check alignment", "interval_days": 365}),
+            201,
+        )
+        .await;
+    let plan = plan["id"].as_str().unwrap();
     let wo_path = format!("/api/v1/work-orders/{wo}");
     engineer
         .patch(&wo_path, json!({"status": "in_progress"}), 200)
@@ -194,9 +210,45 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         ),
         row(
             Method::POST,
+            "/api/v1/counters".into(),
+            json!({"equipment_id": eq, "name": "Running hours"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/counters/{counter}/readings"),
+            json!({"value": 1010.0}),
+            "crew",
+        ),
+        row(
+            Method::POST,
             format!("/api/v1/alarms/{alarm}/ack"),
             json!({}),
             "crew",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/counters/{counter}/corrections"),
+            json!({"value": 1005.0, "reason": "Reading mistyped"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            "/api/v1/plans".into(),
+            json!({"equipment_id": eq, "title": "Change filter", "interval_days": 90}),
+            "chief_engineer",
+        ),
+        row(
+            Method::PATCH,
+            format!("/api/v1/plans/{plan}"),
+            json!({"tolerance_days": 7}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/plans/{plan}/postpone"),
+            json!({"until_date": "2030-01-01T00:00:00Z", "reason": "Dry dock"}),
+            "chief_engineer",
         ),
         row(
             Method::POST,

@@ -30,6 +30,33 @@ pub struct EdgeConfig {
     /// Alarm rules on the ingested tags.
     #[serde(default)]
     pub alarms: AlarmsConfig,
+    /// Running-hour counters fed by sensor rules.
+    #[serde(default)]
+    pub counters: CountersConfig,
+}
+
+/// Running-hour counters fed by sensor rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountersConfig {
+    /// Minutes between two sensor readings of one counter (1 to 1440). The
+    /// running time is added up every few seconds but written as a reading
+    /// at most this often, so a counter's change log grows per interval,
+    /// not per sample.
+    #[serde(default = "default_sensor_reading_minutes")]
+    pub sensor_reading_minutes: u64,
+}
+
+fn default_sensor_reading_minutes() -> u64 {
+    15
+}
+
+impl Default for CountersConfig {
+    fn default() -> Self {
+        CountersConfig {
+            sensor_reading_minutes: default_sensor_reading_minutes(),
+        }
+    }
 }
 
 /// Which vessel this is.
@@ -93,6 +120,12 @@ impl EdgeConfig {
         }
         if c.vessel.name.trim().is_empty() {
             return Err(invalid("vessel.name", "must not be empty".into()));
+        }
+        if !(1..=1440).contains(&c.counters.sensor_reading_minutes) {
+            return Err(invalid(
+                "counters.sensor_reading_minutes",
+                "must be 1 to 1440 minutes".into(),
+            ));
         }
         if !(c.sync.shore_url.starts_with("http://") || c.sync.shore_url.starts_with("https://")) {
             return Err(invalid(

@@ -63,6 +63,7 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
             data_dir: opts.data_dir.join("edge"),
         },
         retention: Default::default(),
+        counters: Default::default(),
         sync: SyncConfig {
             enabled: true,
             shore_url: format!("http://{link}"),

@@ -12,10 +12,14 @@ pub mod alarms;
 pub mod alarms_ui;
 pub mod api;
 pub mod config;
+pub mod counters_api;
 pub mod demo;
 pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
+pub mod plans_api;
+pub mod plans_ui;
+pub mod running_hours;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;
@@ -105,6 +109,9 @@ pub fn router(state: EdgeState) -> Router {
         .merge(alarms::router())
         .merge(alarms_ui::router())
         .merge(maintenance_api::router())
+        .merge(counters_api::router())
+        .merge(plans_api::router())
+        .merge(plans_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
@@ -283,6 +290,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
                 ("/faults/new", "Log a fault"),
                 ("/equipment", "Equipment"),
                 ("/work-orders", "Work orders"),
+                ("/plans", "Plans"),
+                ("/due", "Due"),
                 ("/sync", "Sync"),
             ],
         },
@@ -318,6 +327,8 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
         state.latest.clone(),
         cancel.clone(),
     ));
+    tasks.spawn(plans_api::run_planner(state.clone(), cancel.clone()));
+    tasks.spawn(running_hours::run(state.clone(), cancel.clone()));
     if let Some(key) = key {
         let client =
             sync_client::SyncClient::new(state.clone(), key).context("building the sync client")?;

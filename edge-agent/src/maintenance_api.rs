@@ -360,7 +360,7 @@ async fn new_comment(
 pub struct History {
     /// The record's id.
     pub id: String,
-    /// Its kind: fault, equipment or work_order.
+    /// Its kind: fault, equipment, work_order, counter or plan.
     pub kind: String,
     /// Every change, oldest first.
     pub changes: Vec<HistoryEntry>,

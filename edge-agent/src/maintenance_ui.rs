@@ -253,10 +253,11 @@ async fn equipment_page(
                 .find(|o| &o.code == p),
             None => None,
         };
-        Ok((e, orders, parent))
+        let counters = db.list_counters(None, Some(&eid))?;
+        Ok((e, orders, parent, counters))
     })
     .await;
-    let (e, orders, parent) = match loaded {
+    let (e, orders, parent, counters) = match loaded {
         Ok(x) => x,
         Err(err) => return fail(&state, &user, err),
     };
@@ -307,6 +308,7 @@ async fn equipment_page(
                 }
             }
         }
+        (crate::plans_ui::counters_section(&counters, r))
         h2 { "Work orders" }
         @if r.is_some_and(|r| r.may_work_orders()) {
             p { a.button href={ "/work-orders/new?equipment_id=" (e.id) } { "Open a work order" } }

@@ -66,10 +66,25 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
             })?;
             work.push((status, n));
         }
-        Ok((counts, recent, work, sync_client::status(&s)?))
+        let plans = keelson_records::scheduled_plans(&s.db, None, chrono::Utc::now())?;
+        let due = plans
+            .iter()
+            .filter(|p| p.schedule.state == keelson_model::PlanState::Due)
+            .count();
+        let overdue = plans
+            .iter()
+            .filter(|p| p.schedule.state == keelson_model::PlanState::Overdue)
+            .count();
+        Ok((
+            counts,
+            recent,
+            work,
+            (due, overdue),
+            sync_client::status(&s)?,
+        ))
     })
     .await;
-    let (counts, recent, work, sync) = match loaded {
+    let (counts, recent, work, (due, overdue), sync) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -117,6 +132,14 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                 " · "
             }
             a href="/equipment" { "Equipment" }
+        }
+        h2 { "Planned maintenance" }
+        div.card {
+            a href="/plans?state=overdue" { (overdue) " overdue" }
+            " · "
+            a href="/plans?state=due" { (due) " due" }
+            " · "
+            a href="/due" { "Due list" }
         }
         h2 { "Recently changed faults" }
         (views::fault_table(&recent, |f| format!("/faults/{}", f.id)))

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use keelson_model::{Equipment, Fault, HistoryEntry, WorkOrder};
+use keelson_model::{Counter, Equipment, Fault, HistoryEntry, WorkOrder};
 use keelson_records::comment_fault;
 use keelson_store::block::Rollup;
 use keelson_store::{FaultFilter, Resolution, WorkOrderFilter};
@@ -26,6 +26,8 @@ pub fn router() -> Router<ShoreState> {
             post(comment),
         )
         .route("/api/v1/vessels/{id}/equipment", get(vessel_equipment))
+        .route("/api/v1/vessels/{id}/counters", get(vessel_counters))
+        .route("/api/v1/vessels/{id}/plans", get(vessel_plans))
         .route("/api/v1/vessels/{id}/work-orders", get(vessel_work_orders))
         .route(
             "/api/v1/vessels/{id}/work-orders/{work_order_id}",
@@ -447,6 +449,52 @@ pub fn work_order_of(
     }
 }
 
+/// A vessel's counters as last synced, or 404.
+pub fn counters_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Counter>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state.db.list_counters(Some(vessel_id), None)?)
+}
+
+/// A vessel's plans with their schedules, most urgent first, or 404. The
+/// state is computed now from the counters as last synced, so a vessel
+/// that has not synced for a while may be further along than it shows.
+pub fn plans_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<keelson_records::ScheduledPlan>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(keelson_records::scheduled_plans(
+        &state.db,
+        Some(vessel_id),
+        Utc::now(),
+    )?)
+}
+
+async fn vessel_counters(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Counter>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || counters_of(&state, &user, &id)).await?,
+    ))
+}
+
+async fn vessel_plans(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<keelson_records::ScheduledPlan>>, AppError> {
+    role_of(&user)?;
+    Ok(Json(blocking(move || plans_of(&state, &user, &id)).await?))
+}
+
 async fn vessel_equipment(
     State(state): State<ShoreState>,
     user: CurrentUser,
@@ -522,7 +570,7 @@ async fn work_order_comment(
 pub struct History {
     /// The record's id.
     pub id: String,
-    /// Its kind: fault, equipment or work_order.
+    /// Its kind: fault, equipment, work_order, counter or plan.
     pub kind: String,
     /// Every change, oldest first.
     pub changes: Vec<HistoryEntry>,

@@ -4,15 +4,23 @@
 //! automerge or HTTP. Everything here is plain data that every other crate can
 //! share without pulling in a runtime.
 
+pub mod counter;
 pub mod equipment;
 pub mod fault;
+pub mod plan;
 pub mod record;
 pub mod role;
 pub mod sample;
 pub mod work_order;
 
+pub use counter::{
+    Correction, Counter, NewCorrection, NewCounter, NewReading, Reading, ReadingSource, SensorRule,
+};
 pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
+pub use plan::{
+    NewPlan, NewPostponement, Plan, PlanPatch, PlanState, Postponement, Schedule, schedule,
+};
 pub use record::{HistoryEntry, Record};
 pub use role::{Role, ShoreRole};
 pub use sample::{Quality, Sample, TagValue};

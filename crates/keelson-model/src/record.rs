@@ -1,7 +1,7 @@
 //! Every kind of maintenance record, as one type, for the code that stores,
 //! syncs and audits records whatever their kind.
 
-use crate::{Comment, Equipment, Fault, WorkOrder};
+use crate::{Comment, Counter, Equipment, Fault, Plan, WorkOrder};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,10 @@ pub const FAULT: &str = "fault";
 pub const EQUIPMENT: &str = "equipment";
 /// The record kind of work orders.
 pub const WORK_ORDER: &str = "work_order";
+/// The record kind of counters.
+pub const COUNTER: &str = "counter";
+/// The record kind of maintenance plans.
+pub const PLAN: &str = "plan";
 
 /// A maintenance record of any kind, as read from its document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +26,10 @@ pub enum Record {
     Equipment(Equipment),
     /// A work order.
     WorkOrder(WorkOrder),
+    /// A counter (running hours).
+    Counter(Counter),
+    /// A maintenance plan.
+    Plan(Plan),
 }
 
 impl Record {
@@ -31,6 +39,8 @@ impl Record {
             Record::Fault(_) => FAULT,
             Record::Equipment(_) => EQUIPMENT,
             Record::WorkOrder(_) => WORK_ORDER,
+            Record::Counter(_) => COUNTER,
+            Record::Plan(_) => PLAN,
         }
     }
 
@@ -40,6 +50,8 @@ impl Record {
             Record::Fault(r) => &r.id,
             Record::Equipment(r) => &r.id,
             Record::WorkOrder(r) => &r.id,
+            Record::Counter(r) => &r.id,
+            Record::Plan(r) => &r.id,
         }
     }
 
@@ -49,14 +61,16 @@ impl Record {
             Record::Fault(r) => &r.vessel_id,
             Record::Equipment(r) => &r.vessel_id,
             Record::WorkOrder(r) => &r.vessel_id,
+            Record::Counter(r) => &r.vessel_id,
+            Record::Plan(r) => &r.vessel_id,
         }
     }
 
-    /// The comment thread; equipment has none.
+    /// The comment thread; equipment, counters and plans have none.
     pub fn comments(&self) -> &[Comment] {
         match self {
             Record::Fault(r) => &r.comments,
-            Record::Equipment(_) => &[],
+            Record::Equipment(_) | Record::Counter(_) | Record::Plan(_) => &[],
             Record::WorkOrder(r) => &r.comments,
         }
     }
@@ -67,6 +81,8 @@ impl Record {
             Record::Fault(r) => (&r.reporter, r.created_at),
             Record::Equipment(r) => (&r.created_by, r.created_at),
             Record::WorkOrder(r) => (&r.created_by, r.created_at),
+            Record::Counter(r) => (&r.created_by, r.created_at),
+            Record::Plan(r) => (&r.created_by, r.created_at),
         }
     }
 }

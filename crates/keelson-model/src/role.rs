@@ -72,6 +72,22 @@ impl Role {
     pub fn may_manage_equipment(self) -> bool {
         self >= Role::ChiefEngineer
     }
+
+    /// Whether this role may record a counter reading by hand (everyone on
+    /// board reads meters).
+    pub fn may_record_readings(self) -> bool {
+        self >= Role::Crew
+    }
+
+    /// Whether this role may create, edit and postpone maintenance plans.
+    pub fn may_manage_plans(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
+
+    /// Whether this role may create counters and correct their totals.
+    pub fn may_manage_counters(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
 }
 
 impl fmt::Display for Role {

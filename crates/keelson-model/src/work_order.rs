@@ -146,6 +146,10 @@ pub struct WorkOrder {
     pub title: String,
     /// The equipment record it is about.
     pub equipment_id: String,
+    /// The maintenance plan that generated it, if any. Work orders made
+    /// before plans existed have none.
+    #[serde(default)]
+    pub plan_id: Option<String>,
     /// What is to be done, in detail; may be empty.
     pub description: String,
     /// Who is to do it (a user name); empty when unassigned.
@@ -191,6 +195,9 @@ pub struct NewWorkOrder {
     /// Who is to do it; may be empty.
     #[serde(default)]
     pub assignee: String,
+    /// The plan that generates it; set by the agent, never by a request.
+    #[serde(skip)]
+    pub plan_id: Option<String>,
 }
 
 impl NewWorkOrder {
@@ -347,6 +354,7 @@ mod tests {
             equipment_id: "e-1".into(),
             description: String::new(),
             assignee: "not a name!".into(),
+            plan_id: None,
         };
         assert_eq!(new.validated().unwrap_err().field, "assignee");
     }

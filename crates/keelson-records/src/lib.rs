@@ -4,15 +4,17 @@
 //! the sync crate's codec, and writes the document, its query projection and
 //! the new change-log entries back in one store transaction. Changes that
 //! arrive through sync go through [`apply_remote`], which applies a whole
-//! batch or nothing. Every kind of record (faults here, [`equipment`] and
-//! [`work_order`] in their modules) goes through the same load and write
-//! path; the kinds differ only in their fields and rules.
+//! batch or nothing. Every kind of record (faults here, [`equipment`],
+//! [`work_order`], [`counter`] and [`plan`] in their modules) goes through
+//! the same load and write path; the kinds differ only in their fields and rules.
 //!
 //! Architecture invariant: this crate holds the rules of who may change
 //! what in a record (roles, status transitions, the sign-off, the vessel a
 //! record belongs to); it knows neither HTTP nor the wire format.
 
+pub mod counter;
 pub mod equipment;
+pub mod plan;
 pub mod work_order;
 
 use chrono::Utc;
@@ -24,8 +26,12 @@ use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
 use keelson_sync::record::{RecordDoc, decode_change};
 
+pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
-pub use keelson_model::record::{EQUIPMENT, FAULT, WORK_ORDER};
+pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PLAN, WORK_ORDER};
+pub use plan::{
+    ScheduledPlan, create_plan, open_due_work_orders, patch_plan, postpone_plan, scheduled_plans,
+};
 pub use work_order::{
     add_work_entry, comment_work_order, create_work_order, patch_work_order, sign_off_work_order,
 };
@@ -318,6 +324,25 @@ pub fn check_edit(
         for old in &b.sign_offs {
             if a.sign_offs.iter().find(|e| e.id == old.id) != Some(old) {
                 return refuse(format!("change or remove sign-off {}", old.id));
+            }
+        }
+    }
+    if let (Some(Record::Counter(b)), Record::Counter(a)) = (before, after) {
+        for old in &b.readings {
+            if a.readings.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove reading {}", old.id));
+            }
+        }
+        for old in &b.corrections {
+            if a.corrections.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove correction {}", old.id));
+            }
+        }
+    }
+    if let (Some(Record::Plan(b)), Record::Plan(a)) = (before, after) {
+        for old in &b.postponements {
+            if a.postponements.iter().find(|e| e.id == old.id) != Some(old) {
+                return refuse(format!("change or remove postponement {}", old.id));
             }
         }
     }

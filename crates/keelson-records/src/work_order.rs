@@ -123,10 +123,17 @@ pub fn sign_off_work_order(
             )));
         }
         let sign_off_id = uuid::Uuid::new_v4().to_string();
+        let now = Utc::now();
         let change = doc
-            .sign_off_work_order(&sign_off_id, &sign_off, &actor.name, Utc::now())
+            .sign_off_work_order(&sign_off_id, &sign_off, &actor.name, now)
             .map_err(RecordError::from_codec)?;
-        as_work_order(write_local(tx, id, &mut doc, vec![change])?)
+        let signed = as_work_order(write_local(tx, id, &mut doc, vec![change])?)?;
+        // The plan's next due point moves in the same transaction as the
+        // sign-off that closes its job.
+        if let Some(plan_id) = &signed.plan_id {
+            crate::plan::mark_done(tx, plan_id, now, &actor.name)?;
+        }
+        Ok(signed)
     })
 }
 
@@ -200,6 +207,7 @@ mod tests {
                 equipment_id: eq.id,
                 description: String::new(),
                 assignee: "second".into(),
+                plan_id: None,
             },
             &actor("second", Role::Engineer),
         )

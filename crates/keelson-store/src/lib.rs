@@ -217,7 +217,7 @@ impl Db {
     }
 
     /// The database's epoch: made at creation, made anew by a restore (see
-    /// `schema/common/0003_store_epoch.sql`).
+    /// `schema/common/0005_store_epoch.sql`).
     pub fn epoch(&self) -> Result<String, StoreError> {
         let conn = self.reader()?;
         Ok(conn.query_row("SELECT epoch FROM store_epoch", [], |r| r.get(0))?)

@@ -16,8 +16,16 @@ const COMMON: &[Migration] = &[
         include_str!("../../../schema/common/0002_equipment_work_orders.sql"),
     ),
     (
-        "common/0003_store_epoch",
-        include_str!("../../../schema/common/0003_store_epoch.sql"),
+        "common/0003_counters",
+        include_str!("../../../schema/common/0003_counters.sql"),
+    ),
+    (
+        "common/0004_plans",
+        include_str!("../../../schema/common/0004_plans.sql"),
+    ),
+    (
+        "common/0005_store_epoch",
+        include_str!("../../../schema/common/0005_store_epoch.sql"),
     ),
 ];
 

@@ -8,12 +8,13 @@
 //!
 //! The store never decodes a document. The caller hands it the record as
 //! read from the document ([`Record`]); the store writes the projection
-//! table of that record's kind (`faults`, `equipment` or `work_orders`).
+//! table of that record's kind (`faults`, `equipment`, `work_orders`,
+//! `counters` or `plans`).
 //! Everything else (the `records` row and the change log) is one code path
 //! for every kind.
 
 use crate::{Db, StoreError, ms, now_ms};
-use keelson_model::{Equipment, Fault, Record, WorkOrder};
+use keelson_model::{Counter, Equipment, Fault, Plan, Record, WorkOrder};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a change was made, from this site's point of view.
@@ -181,6 +182,8 @@ impl RecordTx<'_> {
             Some(Record::Fault(f)) => self.project_fault(f)?,
             Some(Record::Equipment(e)) => self.project_equipment(e)?,
             Some(Record::WorkOrder(o)) => self.project_work_order(o)?,
+            Some(Record::Counter(c)) => self.project_counter(c)?,
+            Some(Record::Plan(p)) => self.project_plan(p)?,
             None => {}
         }
         let mut added = 0;
@@ -246,12 +249,77 @@ impl RecordTx<'_> {
         Ok(())
     }
 
+    fn project_counter(&mut self, c: &Counter) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO counters (id, vessel_id, equipment_id, name, total, sensor_tag, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, total = excluded.total,
+                sensor_tag = excluded.sensor_tag, updated_at_ms = excluded.updated_at_ms,
+                json = excluded.json",
+            params![
+                c.id,
+                c.vessel_id,
+                c.equipment_id,
+                c.name,
+                c.total,
+                c.sensor.as_ref().map(|s| s.tag.as_str()),
+                ms(c.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn project_plan(&mut self, p: &Plan) -> Result<(), StoreError> {
+        let json = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO plans (id, vessel_id, equipment_id, counter_id, title, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET title = excluded.title,
+                updated_at_ms = excluded.updated_at_ms, json = excluded.json",
+            params![
+                p.id,
+                p.vessel_id,
+                p.equipment_id,
+                p.counter_id,
+                p.title,
+                ms(p.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a plan has a work order that is neither signed off nor
+    /// cancelled, inside the transaction.
+    pub fn plan_has_open_work_order(&self, plan_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM work_orders
+             WHERE plan_id = ?1 AND status NOT IN ('signed_off', 'cancelled')",
+            [plan_id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// A counter as last projected, inside the transaction.
+    pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
+        let json: Option<String> = self
+            .tx
+            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("counter", &j)).transpose()
+    }
+
     fn project_work_order(&mut self, o: &WorkOrder) -> Result<(), StoreError> {
         let json = serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx.execute(
             "INSERT INTO work_orders (id, vessel_id, equipment_id, title, assignee, status,
-                                      created_at_ms, updated_at_ms, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                      created_at_ms, updated_at_ms, json, plan_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(id) DO UPDATE SET title = excluded.title, assignee = excluded.assignee,
                 status = excluded.status, updated_at_ms = excluded.updated_at_ms, json = excluded.json",
             params![
@@ -263,7 +331,8 @@ impl RecordTx<'_> {
                 o.status.as_str(),
                 ms(o.created_at),
                 ms(o.updated_at),
-                json
+                json,
+                o.plan_id
             ],
         )?;
         Ok(())
@@ -345,6 +414,63 @@ impl Db {
             )
         });
         Ok(list)
+    }
+
+    /// A counter as last projected.
+    pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| parse_json("counter", &j)).transpose()
+    }
+
+    /// Counters of a vessel (or all) and, when given, of one piece of
+    /// equipment, by equipment then name.
+    pub fn list_counters(
+        &self,
+        vessel_id: Option<&str>,
+        equipment_id: Option<&str>,
+    ) -> Result<Vec<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT json FROM counters
+             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR equipment_id = ?2)
+             ORDER BY equipment_id, name, id",
+        )?;
+        let rows = stmt.query_map(params![vessel_id, equipment_id], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("counter", &j?)).collect()
+    }
+
+    /// Counters with a sensor rule, for the agent's running-hours task.
+    pub fn sensor_counters(&self) -> Result<Vec<Counter>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT json FROM counters WHERE sensor_tag IS NOT NULL ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("counter", &j?)).collect()
+    }
+
+    /// A plan as last projected.
+    pub fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .query_row("SELECT json FROM plans WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        json.map(|j| parse_json("plan", &j)).transpose()
+    }
+
+    /// Every plan of a vessel (or all), by title. Their states depend on
+    /// the time and the counters, so the caller computes and filters them.
+    pub fn list_plans(&self, vessel_id: Option<&str>) -> Result<Vec<Plan>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT json FROM plans WHERE (?1 IS NULL OR vessel_id = ?1) ORDER BY title, id",
+        )?;
+        let rows = stmt.query_map([vessel_id], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("plan", &j?)).collect()
     }
 
     /// A work order as last projected.
@@ -583,6 +709,7 @@ mod tests {
             vessel_id: "v1".into(),
             title: format!("Job {id}"),
             equipment_id: equipment_id.into(),
+            plan_id: None,
             description: String::new(),
             assignee: String::new(),
             status,

@@ -6,8 +6,9 @@
 //! here: loading, saving, merging remote changes all or nothing, the history
 //! and the comment thread. Where kinds differ (their fields and their rules)
 //! the code dispatches on the root's `kind`: faults below, equipment in
-//! [`equipment`], work orders in [`work_order`]. [`RecordDoc::to_record`]
-//! reads any kind back as a [`Record`].
+//! [`equipment`], work orders in [`work_order`], counters in [`counter`],
+//! plans in [`plan`]. [`RecordDoc::to_record`] reads any kind back as a
+//! [`Record`].
 //!
 //! Every document's root map holds `kind` (string), `schema` (uint, the
 //! layout version of that kind), `id` and `vessel_id` (strings that never
@@ -83,7 +84,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::SyncError;
 
+pub mod counter;
 pub mod equipment;
+pub mod plan;
 pub mod work_order;
 
 /// The `kind` of a fault document.
@@ -447,8 +450,15 @@ impl RecordDoc {
         validate_person("author", author)?;
         let text = keelson_model::fault::validate_comment(text)?;
         let current = self.to_record()?;
-        if matches!(current, Record::Equipment(_)) {
-            return Err(ValidationError::new("text", "equipment records take no comments").into());
+        if matches!(
+            current,
+            Record::Equipment(_) | Record::Counter(_) | Record::Plan(_)
+        ) {
+            return Err(ValidationError::new(
+                "text",
+                format!("{} records take no comments", current.kind()),
+            )
+            .into());
         }
         if current.comments().iter().any(|c| c.id == comment_id) {
             return Err(ValidationError::new("id", "a comment with this id already exists").into());
@@ -587,6 +597,14 @@ impl RecordDoc {
                     check_schema(&self.doc, work_order::KIND, work_order::SCHEMA)?;
                     self.read_work_order().map(Record::WorkOrder)
                 }
+                counter::KIND => {
+                    check_schema(&self.doc, counter::KIND, counter::SCHEMA)?;
+                    self.read_counter().map(Record::Counter)
+                }
+                plan::KIND => {
+                    check_schema(&self.doc, plan::KIND, plan::SCHEMA)?;
+                    self.read_plan().map(Record::Plan)
+                }
                 other => Err(SyncError::malformed(format!(
                     "record: unknown kind {other:?}"
                 ))),
@@ -699,6 +717,8 @@ fn record_updated_at(r: &Record) -> DateTime<Utc> {
         Record::Fault(f) => f.updated_at,
         Record::Equipment(e) => e.updated_at,
         Record::WorkOrder(w) => w.updated_at,
+        Record::Counter(c) => c.updated_at,
+        Record::Plan(p) => p.updated_at,
     }
 }
 

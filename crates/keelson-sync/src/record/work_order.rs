@@ -9,6 +9,7 @@
 //! | `id`, `vessel_id` | string | identity; never change after creation |
 //! | `title`, `description`, `work_done` | string | free text |
 //! | `equipment_id` | string | the equipment record it is about |
+//! | `plan_id` | string, absent for none | the maintenance plan that generated it; never changes |
 //! | `assignee` | string | a user name, or empty |
 //! | `status` | string | open, in_progress, done or cancelled (never signed_off) |
 //! | `entries` | list of maps | `{id, author, text, hours, at}`, `hours` an f64 |
@@ -51,6 +52,7 @@ mod k {
     pub(super) const TITLE: &str = "title";
     pub(super) const DESCRIPTION: &str = "description";
     pub(super) const EQUIPMENT_ID: &str = "equipment_id";
+    pub(super) const PLAN_ID: &str = "plan_id";
     pub(super) const ASSIGNEE: &str = "assignee";
     pub(super) const STATUS: &str = "status";
     pub(super) const WORK_DONE: &str = "work_done";
@@ -93,6 +95,9 @@ impl RecordDoc {
         validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
+        if let Some(plan) = &new.plan_id {
+            validate_record_id("plan_id", plan)?;
+        }
         let at = ScalarValue::Timestamp(now.timestamp_millis());
         let mut doc = RecordDoc {
             doc: AutoCommit::new(),
@@ -106,6 +111,11 @@ impl RecordDoc {
             d.put(ROOT, k::TITLE, new.title.as_str())?;
             d.put(ROOT, k::DESCRIPTION, new.description.as_str())?;
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
+            // Written only when there is a plan, so work orders made
+            // before plans existed and those made by hand read the same.
+            if let Some(plan) = &new.plan_id {
+                d.put(ROOT, k::PLAN_ID, plan.as_str())?;
+            }
             d.put(ROOT, k::ASSIGNEE, new.assignee.as_str())?;
             d.put(ROOT, k::STATUS, WorkStatus::Open.as_str())?;
             d.put(ROOT, k::WORK_DONE, "")?;
@@ -263,6 +273,13 @@ impl RecordDoc {
         .map_err(invalid_field)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
+        let plan_id = match d.get(ROOT, k::PLAN_ID) {
+            Ok(None) => None,
+            _ => Some(get_string(d, &ROOT, k::PLAN_ID)?),
+        };
+        if let Some(plan) = &plan_id {
+            validate_record_id("plan_id", plan).map_err(invalid_field)?;
+        }
         let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
         validate_person("created_by", &created_by).map_err(invalid_field)?;
         let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
@@ -280,6 +297,7 @@ impl RecordDoc {
             vessel_id,
             title,
             equipment_id,
+            plan_id,
             description,
             assignee,
             status,
@@ -396,6 +414,7 @@ mod tests {
             equipment_id: "e-1".into(),
             description: String::new(),
             assignee: "second".into(),
+            plan_id: None,
         }
     }
 
