@@ -270,6 +270,10 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     })
     .await;
     assert_eq!(plans[0]["title"], "Check plunger");
+    // The fleet view counts it for the vessel.
+    let fleet = office.get("/api/v1/vessels").await;
+    assert_eq!(fleet[0]["plans_overdue"], 1, "{fleet}");
+    assert_eq!(fleet[0]["plans_due"], 0, "{fleet}");
     let counters = office
         .get(&format!("/api/v1/vessels/{DEMO_VESSEL}/counters"))
         .await;

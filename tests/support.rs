@@ -225,3 +225,44 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sends only the head of a `POST` to `path` that announces a body of
+/// `content_length` bytes, and returns the answer's status and JSON body.
+/// A server that refuses an oversized body answers without reading any of
+/// it; sending the body as well would race its close against the client's
+/// last writes, and the client could see a broken pipe instead of the
+/// answer.
+pub async fn post_head_only(
+    base: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    content_length: usize,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
+    ));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer before any of the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or(Value::Null);
+    (status, body)
+}

@@ -119,12 +119,30 @@ pub fn router(state: EdgeState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(keelson_web::metrics::handler))
         .fallback(|| async { AppError::NotFound("no such page or endpoint".into()) })
+        // The limit answers a request that announces an oversized body at
+        // once, without reading it; its plain-text answer becomes the API's
+        // JSON error.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             keelson_web::metrics::track,
         ))
         .with_state(state)
+}
+
+/// Turns the body limit's plain-text 413 into the API's JSON error.
+async fn json_payload_too_large(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
+        AppError::PayloadTooLarge.into_response()
+    } else {
+        response
+    }
 }
 
 /// Writes ingested samples into the vessel database.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use keelson_model::{Counter, Equipment, Fault, HistoryEntry, WorkOrder};
+use keelson_model::{Counter, Equipment, Fault, HistoryEntry, PlanState, WorkOrder};
 use keelson_records::comment_fault;
 use keelson_store::block::Rollup;
 use keelson_store::{FaultFilter, Resolution, WorkOrderFilter};
@@ -261,6 +261,10 @@ pub struct VesselSummary {
     pub eta_secs: Option<u64>,
     /// The end of the newest hour of sensor data received, RFC 3339.
     pub sensor_data_until: Option<String>,
+    /// Maintenance plans overdue, from the counters as last synced.
+    pub plans_overdue: u64,
+    /// Maintenance plans in their tolerance window.
+    pub plans_due: u64,
 }
 
 /// The organization whose vessels `user` may see.
@@ -276,7 +280,13 @@ pub fn vessel_summaries(state: &ShoreState, org: &str) -> Result<Vec<VesselSumma
         .map(|v| {
             let open = state.db.open_fault_counts(Some(&v.id))?;
             let data_until = state.db.vessel_data_until(&v.id)?;
+            let plans = keelson_records::scheduled_plans(&state.db, Some(&v.id), Utc::now())?;
+            let count = |wanted: PlanState| {
+                plans.iter().filter(|p| p.schedule.state == wanted).count() as u64
+            };
             Ok(VesselSummary {
+                plans_overdue: count(PlanState::Overdue),
+                plans_due: count(PlanState::Due),
                 sensor_data_until: data_until
                     .and_then(chrono::DateTime::from_timestamp_millis)
                     .map(|t| t.to_rfc3339()),

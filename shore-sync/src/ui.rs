@@ -54,7 +54,7 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                 code { "keelson-shore vessel add --id ID --name NAME --public-key KEY" } "." }
         } @else {
             table {
-                thead { tr { th { "Vessel" } th { "Last sync" } th { "Sensor data up to" } th { "Waiting on board" } th { "Open faults" } } }
+                thead { tr { th { "Vessel" } th { "Last sync" } th { "Sensor data up to" } th { "Waiting on board" } th { "Open faults" } th { "Maintenance" } } }
                 tbody {
                     @for v in &vessels {
                         tr {
@@ -71,6 +71,14 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                                 @if v.open_faults.is_empty() { span.muted { "none" } }
                                 @for (sev, n) in &v.open_faults {
                                     span class={ "pill sev-" (sev) } { (n) " " (sev) } " "
+                                }
+                            }
+                            td {
+                                @if v.plans_overdue == 0 && v.plans_due == 0 {
+                                    span.muted { "nothing due" }
+                                } @else {
+                                    @if v.plans_overdue > 0 { span.pill.overdue { (v.plans_overdue) " overdue" } " " }
+                                    @if v.plans_due > 0 { span.pill.due { (v.plans_due) " due" } }
                                 }
                             }
                         }
