@@ -113,7 +113,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6b65_656c_736f_6e),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x006b_6565_6c73_6f6e),
         ..ProptestConfig::default()
     })]
 
