@@ -189,7 +189,6 @@ async fn history(
         Ok(d) => d,
         Err(e) => return fail(&state, &user, e),
     };
-    let pages = data.total.div_ceil(u64::from(HISTORY_PAGE)).max(1);
     let body = html! {
         h1 { "Alarm history" }
         @if data.events.is_empty() {
@@ -218,11 +217,7 @@ async fn history(
                 }
             }
         }
-        p.pages {
-            "Page " (page_no) " of " (pages) " "
-            @if page_no > 1 { a rel="prev" href={ "/alarms/history?page=" (page_no - 1) } { "Newer" } " " }
-            @if u64::from(page_no) < pages { a rel="next" href={ "/alarms/history?page=" (page_no + 1) } { "Older" } }
-        }
+        (keelson_web::views::pager(page_no, data.total, HISTORY_PAGE, |n| format!("/alarms/history?page={n}")))
     };
     Html(page(&state.site, "Alarm history", Some(&user), body).into_string()).into_response()
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use keelson_model::{Fault, FaultPatch, NewFault, Quality, Status, TagValue};
+use keelson_model::{Fault, FaultPatch, NewFault, Quality, Severity, Status, TagValue};
 use keelson_records::{comment_fault, create_fault, patch_fault};
 use keelson_store::{FaultFilter, Resolution, Series};
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
@@ -32,6 +32,10 @@ pub fn router() -> Router<EdgeState> {
 pub struct FaultQuery {
     /// Only faults in this status.
     pub status: Option<Status>,
+    /// Only faults of this severity.
+    pub severity: Option<Severity>,
+    /// Only faults whose title, equipment, reporter or id contains this.
+    pub q: Option<String>,
     /// At most this many (default 500, at most 1000).
     pub limit: Option<u32>,
     /// Skip this many.
@@ -46,6 +50,8 @@ async fn list_faults(
     let filter = FaultFilter {
         vessel_id: None,
         status: q.status.map(|s| s.as_str().to_owned()),
+        severity: q.severity.map(|s| s.as_str().to_owned()),
+        search: q.q,
         limit: q.limit.unwrap_or(500).clamp(1, 1000),
         offset: q.offset.unwrap_or(0),
     };

@@ -436,7 +436,6 @@ async fn work_orders(
         Ok(p) => p,
         Err(e) => return fail(&state, &user, e),
     };
-    let pages = page_data.total.div_ceil(u64::from(PAGE_SIZE)).max(1);
     let link = |n: u32| match status {
         Some(s) => format!("/work-orders?status={}&page={n}", s.as_str()),
         None => format!("/work-orders?page={n}"),
@@ -459,11 +458,7 @@ async fn work_orders(
         }
         p {}
         (work_order_table(&page_data.items))
-        nav.pager aria-label="Pages" {
-            @if page_no > 1 { a href=(link(page_no - 1)) rel="prev" { "← Newer" } }
-            span.muted { "Page " (page_no) " of " (pages) " · " (page_data.total) " in all" }
-            @if u64::from(page_no) < pages { a href=(link(page_no + 1)) rel="next" { "Older →" } }
-        }
+        (views::pager(page_no, page_data.total, PAGE_SIZE, link))
     };
     render(&state, &user, "Work orders", body)
 }

@@ -166,9 +166,24 @@ fn sync_summary(s: &sync_client::SyncStatus) -> Markup {
     }
 }
 
+/// Faults on one page of the list: enough for a tablet screen or two, and
+/// a page stays a few tens of kilobytes however many faults a vessel has.
+const FAULTS_PER_PAGE: u32 = 50;
+
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    severity: Option<String>,
+    q: Option<String>,
+    page: Option<u32>,
+}
+
+/// Reads an optional filter from a form field, where "" means any.
+fn choice<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, T::Err> {
+    value
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<T>)
+        .transpose()
 }
 
 async fn faults(
@@ -176,28 +191,48 @@ async fn faults(
     PageUser(user): PageUser,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let status = match q
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::parse::<Status>)
-        .transpose()
-    {
+    let status = match choice::<Status>(q.status.as_deref()) {
         Ok(s) => s,
         Err(e) => return page_error(&state.site, Some(&user), e.into()),
     };
+    let severity = match choice::<Severity>(q.severity.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return page_error(&state.site, Some(&user), e.into()),
+    };
+    let search = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let page_no = q.page.unwrap_or(1).max(1);
     let s = state.clone();
     let filter = FaultFilter {
+        vessel_id: Some(state.config.vessel.id.clone()),
         status: status.map(|s| s.as_str().to_owned()),
-        ..FaultFilter::default()
+        severity: severity.map(|s| s.as_str().to_owned()),
+        search: Some(search.clone()),
+        limit: FAULTS_PER_PAGE,
+        offset: (page_no - 1).saturating_mul(FAULTS_PER_PAGE),
     };
-    let list = match blocking(move || Ok(s.db.list_faults(&filter)?)).await {
+    let found = blocking(move || Ok((s.db.list_faults(&filter)?, s.db.count_faults(&filter)?)));
+    let (list, total) = match found.await {
         Ok(l) => l,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let link = |n: u32| {
+        let mut url = url_query(&[
+            ("status", status.map_or("", Status::as_str)),
+            ("severity", severity.map_or("", Severity::as_str)),
+            ("q", &search),
+        ]);
+        url.push_str(&format!(
+            "{}page={n}",
+            if url.is_empty() { "" } else { "&" }
+        ));
+        format!("/faults?{url}")
+    };
     let body = html! {
         h1 { "Faults" }
-        form.row method="get" action="/faults" {
+        form.row method="get" action="/faults" role="search" {
+            label { "Search"
+                input type="search" name="q" value=(search) placeholder="Title, equipment, reporter";
+            }
             label { "Status"
                 select name="status" {
                     option value="" { "All" }
@@ -206,13 +241,28 @@ async fn faults(
                     }
                 }
             }
+            label { "Severity"
+                select name="severity" {
+                    option value="" { "All" }
+                    @for s in Severity::ALL {
+                        option value=(s.as_str()) selected[severity == Some(s)] { (s.as_str()) }
+                    }
+                }
+            }
             button.secondary type="submit" { "Filter" }
             a.button href="/faults/new" { "Log a fault" }
         }
         p {}
         (views::fault_table(&list, |f| format!("/faults/{}", f.id)))
+        (views::pager(page_no, total, FAULTS_PER_PAGE, link))
     };
     render(&state, &user, "Faults", body)
+}
+
+/// A query string of the non-empty pairs, form-encoded.
+fn url_query(pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
 fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {

@@ -515,7 +515,7 @@ pub(crate) fn write_local(
 mod tests {
     use super::*;
     use keelson_model::Severity;
-    use keelson_store::Site;
+    use keelson_store::{FaultFilter, Site};
 
     fn chief() -> Actor {
         Actor {
@@ -584,6 +584,60 @@ mod tests {
         // Re-sending everything is harmless.
         ship(&ship_db, &shore_db, "v1", 0, Sender::Vessel);
         assert_eq!(shore_db.fault(&f.id).unwrap().unwrap(), b);
+    }
+
+    #[test]
+    fn the_fault_list_searches_filters_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Site::Edge).unwrap();
+        let log = |title: &str, severity| {
+            let new = NewFault {
+                title: title.into(),
+                severity,
+                ..new_fault()
+            };
+            create_fault(&db, "v1", new, "crew1").unwrap()
+        };
+        log("Lube oil filter 50% clogged", Severity::High);
+        log("Lube oil filter 500 h check", Severity::Low);
+        let leak = log("Fuel leak at cylinder 3", Severity::Critical);
+        create_fault(&db, "v2", new_fault(), "crew2").unwrap();
+        let list = |f: FaultFilter| {
+            let titles: Vec<String> = db
+                .list_faults(&f)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.title)
+                .collect();
+            assert_eq!(db.count_faults(&f).unwrap(), titles.len() as u64);
+            titles
+        };
+        let on_v1 = |f: FaultFilter| FaultFilter {
+            vessel_id: Some("v1".into()),
+            ..f
+        };
+        assert_eq!(list(on_v1(FaultFilter::default())).len(), 3);
+        // A typed % matches itself, not any text.
+        let search = |q: &str| FaultFilter {
+            search: Some(q.into()),
+            ..FaultFilter::default()
+        };
+        assert_eq!(list(on_v1(search("50%"))), ["Lube oil filter 50% clogged"]);
+        assert_eq!(list(on_v1(search("LUBE OIL"))).len(), 2);
+        assert_eq!(list(on_v1(search(&leak.id))), ["Fuel leak at cylinder 3"]);
+        let critical = FaultFilter {
+            severity: Some("critical".into()),
+            status: Some("open".into()),
+            ..FaultFilter::default()
+        };
+        assert_eq!(list(on_v1(critical)), ["Fuel leak at cylinder 3"]);
+        let second_page = FaultFilter {
+            limit: 2,
+            offset: 2,
+            ..on_v1(FaultFilter::default())
+        };
+        assert_eq!(db.list_faults(&second_page).unwrap().len(), 1);
+        assert_eq!(db.count_faults(&second_page).unwrap(), 3);
     }
 
     #[test]

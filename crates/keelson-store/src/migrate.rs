@@ -27,6 +27,10 @@ const COMMON: &[Migration] = &[
         "common/0005_store_epoch",
         include_str!("../../../schema/common/0005_store_epoch.sql"),
     ),
+    (
+        "common/0006_fault_list_index",
+        include_str!("../../../schema/common/0006_fault_list_index.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[

@@ -90,10 +90,61 @@ pub struct FaultFilter {
     pub vessel_id: Option<String>,
     /// Only faults in this status.
     pub status: Option<String>,
+    /// Only faults of this severity.
+    pub severity: Option<String>,
+    /// Only faults whose title, equipment, reporter or id contains this text
+    /// (case-insensitive for ASCII letters).
+    pub search: Option<String>,
     /// At most this many (0 means a default of 500).
     pub limit: u32,
     /// Skip this many.
     pub offset: u32,
+}
+
+impl FaultFilter {
+    /// The WHERE clause and its parameters. Only the conditions in force
+    /// appear in the SQL, so SQLite can walk the (vessel, updated) index
+    /// instead of scanning and sorting the whole table.
+    fn clause(&self) -> (String, Vec<String>) {
+        let mut sql = Vec::new();
+        let mut args = Vec::new();
+        for (column, value) in [
+            ("vessel_id", &self.vessel_id),
+            ("status", &self.status),
+            ("severity", &self.severity),
+        ] {
+            if let Some(v) = value {
+                args.push(v.clone());
+                sql.push(format!("{column} = ?{}", args.len()));
+            }
+        }
+        if let Some(q) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            // LIKE with an escape character, so a `%` or `_` typed by the
+            // user matches itself.
+            let pattern = format!(
+                "%{}%",
+                q.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            args.push(pattern);
+            let n = args.len();
+            sql.push(format!(
+                "(title LIKE ?{n} ESCAPE '\\' OR equipment LIKE ?{n} ESCAPE '\\' \
+                 OR reporter LIKE ?{n} ESCAPE '\\' OR id LIKE ?{n} ESCAPE '\\')"
+            ));
+        }
+        if sql.is_empty() {
+            (String::new(), args)
+        } else {
+            (format!("WHERE {}", sql.join(" AND ")), args)
+        }
+    }
 }
 
 /// Which work orders to list.
@@ -525,16 +576,24 @@ impl Db {
     pub fn list_faults(&self, filter: &FaultFilter) -> Result<Vec<Fault>, StoreError> {
         let conn = self.reader()?;
         let limit = if filter.limit == 0 { 500 } else { filter.limit };
-        let mut stmt = conn.prepare_cached(
-            "SELECT json FROM faults
-             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
-             ORDER BY updated_at_ms DESC, id LIMIT ?3 OFFSET ?4",
-        )?;
-        let rows = stmt.query_map(
-            params![filter.vessel_id, filter.status, limit, filter.offset],
-            |r| r.get::<_, String>(0),
-        )?;
+        let (clause, args) = filter.clause();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT json FROM faults {clause}
+             ORDER BY updated_at_ms DESC, id LIMIT {limit} OFFSET {}",
+            filter.offset
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
         rows.map(|j| parse_fault(&j?)).collect()
+    }
+
+    /// How many faults match `filter` (its limit and offset aside), for
+    /// paging.
+    pub fn count_faults(&self, filter: &FaultFilter) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        let (clause, args) = filter.clause();
+        let mut stmt = conn.prepare_cached(&format!("SELECT COUNT(*) FROM faults {clause}"))?;
+        let n: i64 = stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// Open fault counts per severity for a vessel (or all), lowest first.

@@ -174,3 +174,16 @@ pub fn history(entries: &[HistoryEntry]) -> Markup {
         }
     }
 }
+
+/// The links between the pages of a list: page `page_no` (from 1)
+/// of `total` items at `per_page` a page; `link` gives a page's address.
+pub fn pager(page_no: u32, total: u64, per_page: u32, link: impl Fn(u32) -> String) -> Markup {
+    let pages = total.div_ceil(u64::from(per_page.max(1))).max(1);
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page_no > 1 { a href=(link(page_no - 1)) rel="prev" { "← Previous" } " " }
+            span.muted { "Page " (page_no) " of " (pages) " · " (total) " in all" }
+            @if u64::from(page_no) < pages { " " a href=(link(page_no + 1)) rel="next" { "Next →" } }
+        }
+    }
+}
