@@ -177,15 +177,35 @@ async fn plans(
     render(&state, &user, "Plans", body)
 }
 
-async fn due(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
+/// Plans on one page of the due list.
+const DUE_PER_PAGE: u32 = 50;
+
+#[derive(Debug, Deserialize)]
+struct DueQuery {
+    page: Option<u32>,
+}
+
+async fn due(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Query(q): Query<DueQuery>,
+) -> Response {
     let list = match due_plans(&state).await {
         Ok(l) => l,
         Err(e) => return fail(&state, &user, e),
     };
+    let page_no = q.page.unwrap_or(1).max(1);
+    let shown: Vec<ScheduledPlan> = list
+        .iter()
+        .skip((page_no as usize - 1).saturating_mul(DUE_PER_PAGE as usize))
+        .take(DUE_PER_PAGE as usize)
+        .cloned()
+        .collect();
     let body = html! {
         h1 { "Due" }
         p.muted { "Plans due or overdue, overdue first, then by due date." }
-        (plan_table(&list))
+        (plan_table(&shown))
+        (keelson_web::views::pager(page_no, list.len() as u64, DUE_PER_PAGE, |n| format!("/due?page={n}")))
     };
     render(&state, &user, "Due", body)
 }

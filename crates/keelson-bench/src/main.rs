@@ -10,6 +10,7 @@ mod shore_load;
 mod storage;
 mod sync_link;
 mod sync_wire;
+mod ui;
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
@@ -37,6 +38,8 @@ enum Scenario {
     SyncLink,
     /// Changes per second one shore applies with 200 vessels syncing at once.
     ShoreLoad,
+    /// Server time of the fault list and the due list with 10,000 faults and 5,000 plans, and page sizes.
+    Ui,
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Scenario::SyncWire => no_options(&cli.options).and_then(|()| sync_wire::run()),
         Scenario::SyncLink => no_options(&cli.options).and_then(|()| sync_link::run()),
         Scenario::ShoreLoad => no_options(&cli.options).and_then(|()| shore_load::run()),
+        Scenario::Ui => no_options(&cli.options).and_then(|()| ui::run()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -116,12 +116,19 @@ pub fn scheduled_plans(
     now: DateTime<Utc>,
 ) -> Result<Vec<ScheduledPlan>, RecordError> {
     let plans = db.list_plans(vessel_id)?;
+    // One read of every counter rather than one query per hours plan: a
+    // vessel has a few hundred counters and thousands of plans on them.
+    let totals: std::collections::HashMap<String, f64> = db
+        .list_counters(vessel_id, None)?
+        .into_iter()
+        .map(|c| (c.id, c.total))
+        .collect();
     let mut out = Vec::with_capacity(plans.len());
     for plan in plans {
-        let total = match &plan.counter_id {
-            Some(c) => db.counter(c)?.map(|c| c.total),
-            None => None,
-        };
+        let total = plan
+            .counter_id
+            .as_ref()
+            .and_then(|c| totals.get(c).copied());
         let schedule = schedule(&plan, total, now);
         out.push(ScheduledPlan { plan, schedule });
     }
