@@ -17,6 +17,7 @@ pub mod demo;
 pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
+pub mod openapi;
 pub mod plans_api;
 pub mod plans_ui;
 pub mod running_hours;
@@ -111,6 +112,7 @@ pub fn router(state: EdgeState) -> Router {
         .merge(maintenance_api::router())
         .merge(counters_api::router())
         .merge(plans_api::router())
+        .merge(openapi::router())
         .merge(plans_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
