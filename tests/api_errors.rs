@@ -3,9 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use keelson_tests::{Api, edge_config, start_edge};
+use keelson_tests::{Api, standalone_edge_config, start_edge};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
 fn assert_error(what: &str, status: u16, expect: u16, body: &Value) {
@@ -19,10 +18,7 @@ async fn bad_api_input_gets_clear_json_errors() {
     let cancel = CancellationToken::new();
     let dir = tempfile::tempdir().unwrap();
     // No device and no shore: only the API is under test.
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
+    let config = standalone_edge_config(dir.path());
     let edge = start_edge(dir, config, &cancel).await;
     let anon = Api::anonymous(&edge.url);
     let chief = Api::login(&edge.url, "chief", "chief").await;

@@ -6,9 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::openapi::OPERATIONS;
-use keelson_tests::{Api, edge_config, start_edge};
+use keelson_tests::{Api, standalone_edge_config, start_edge};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -104,10 +103,7 @@ fn the_document_lists_exactly_the_routes_in_the_source() {
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let cancel = CancellationToken::new();
     let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
+    let config = standalone_edge_config(dir.path());
     let edge = start_edge(dir, config, &cancel).await;
 
     let doc = Api::anonymous(&edge.url).get("/api/v1/openapi.json").await;

@@ -95,6 +95,16 @@ pub fn edge_config(dir: &std::path::Path, device: SocketAddr, link: SocketAddr) 
     c
 }
 
+/// An edge configuration with no sensors and no shore, for tests of the
+/// API and the pages alone.
+pub fn standalone_edge_config(dir: &std::path::Path) -> EdgeConfig {
+    let unused: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+    let mut config = edge_config(dir, unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    config
+}
+
 /// Starts an edge agent with users `chief` (chief engineer), `engineer`
 /// and `crew`, each with the password of its name.
 pub async fn start_edge(
