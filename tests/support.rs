@@ -118,6 +118,7 @@ pub async fn start_edge(
             keelson_store::Db::open(&config.storage.data_dir, keelson_store::Site::Edge).unwrap();
         keelson_edge::add_user(&db, "chief", Role::ChiefEngineer, "chief").unwrap();
         keelson_edge::add_user(&db, "crew", Role::Crew, "crew").unwrap();
+        keelson_edge::add_user(&db, "master", Role::Master, "master").unwrap();
         keelson_edge::add_user(&db, "engineer", Role::Engineer, "engineer").unwrap();
     }
     let edge = keelson_edge::start(config, cancel.clone()).await.unwrap();

@@ -191,6 +191,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
         crate::add_user(&db, "crew", Role::Crew, "crew")
             .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
+        crate::add_user(&db, "master", Role::Master, "master")
+            .map_err(|e| anyhow::anyhow!("{}", e.public_detail()))?;
         seed_equipment(&db, &config.vessel.id)?;
     }
     let edge = crate::start(config, cancel.clone())

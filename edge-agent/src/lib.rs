@@ -26,6 +26,7 @@ pub mod storage;
 pub mod sync_client;
 pub mod trend;
 pub mod ui;
+pub mod users;
 
 use anyhow::Context;
 use axum::Router;
@@ -113,6 +114,7 @@ pub fn router(state: EdgeState) -> Router {
         .merge(counters_api::router())
         .merge(plans_api::router())
         .merge(openapi::router())
+        .merge(users::router())
         .merge(plans_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())

@@ -86,7 +86,14 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Credentials"),
         "Session",
     ),
-    op("delete", "/api/v1/session", "Log out", User, None, "Empty"),
+    op(
+        "delete",
+        "/api/v1/session",
+        "Log out",
+        User,
+        None,
+        "LoggedOut",
+    ),
     with_query(
         op(
             "get",
@@ -429,6 +436,38 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "[ScheduledPlan]",
     ),
+    op(
+        "get",
+        "/api/v1/users",
+        "The users on board and their roles",
+        Role("master"),
+        None,
+        "[User]",
+    ),
+    op(
+        "post",
+        "/api/v1/users",
+        "Add a user",
+        Role("master"),
+        Some("NewUser"),
+        "User",
+    ),
+    op(
+        "patch",
+        "/api/v1/users/{username}",
+        "Change a user's role or password; ends their sessions",
+        Role("master"),
+        Some("UserPatch"),
+        "User",
+    ),
+    op(
+        "delete",
+        "/api/v1/users/{username}",
+        "Remove a user (not oneself)",
+        Role("master"),
+        None,
+        "Empty",
+    ),
 ];
 
 /// What each component is. The core shapes are spelled out; the others
@@ -558,13 +597,17 @@ pub fn document() -> Value {
             "200"
         };
         let mut responses = Map::new();
-        responses.insert(
-            success.into(),
-            json!({
-                "description": "Done",
-                "content": {"application/json": {"schema": schema_ref(o.answer)}}
-            }),
-        );
+        if o.answer == "Empty" {
+            responses.insert("204".into(), json!({"description": "Done"}));
+        } else {
+            responses.insert(
+                success.into(),
+                json!({
+                    "description": "Done",
+                    "content": {"application/json": {"schema": schema_ref(o.answer)}}
+                }),
+            );
+        }
         responses.insert("400".into(), error_response("The request is malformed"));
         responses.insert(
             "422".into(),

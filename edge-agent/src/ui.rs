@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use keelson_model::{FaultPatch, NewFault, Severity, Status, WorkStatus};
+use keelson_model::{FaultPatch, NewFault, Role, Severity, Status, WorkStatus};
 use keelson_store::{FaultFilter, WorkOrderFilter};
 use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
@@ -93,8 +93,10 @@ async fn dashboard(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
     let tags = state.latest.snapshot();
+    let may_manage_users = role_of(&user).is_ok_and(Role::may_manage_users);
     let body = html! {
         h1 { (state.config.vessel.name) }
+        @if may_manage_users { p { a href="/users" { "Manage users" } } }
         h2 { "Active alarms" }
         (crate::alarms_ui::active_alarms_card(&alarms))
         h2 { "Live readings" }

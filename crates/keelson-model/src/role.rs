@@ -84,6 +84,11 @@ impl Role {
         self >= Role::ChiefEngineer
     }
 
+    /// Whether the role may add, change and remove users on board.
+    pub fn may_manage_users(self) -> bool {
+        self >= Role::Master
+    }
+
     /// Whether this role may create counters and correct their totals.
     pub fn may_manage_counters(self) -> bool {
         self >= Role::ChiefEngineer

@@ -45,7 +45,7 @@ pub use tiers::{
     CompactionReport, LaneRollup, Resolution, RetentionPolicy, RetentionReport, RollupBatch,
     RollupCursor, Series, SeriesPoint, StorageUsage,
 };
-pub use users::{SessionUser, UserRow};
+pub use users::{SessionUser, UserRow, UserSummary};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};

@@ -16,6 +16,17 @@ pub struct UserRow {
     pub role: String,
 }
 
+/// A user as the user list shows them: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserSummary {
+    /// Login name.
+    pub username: String,
+    /// Role name.
+    pub role: String,
+    /// When the user was added, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
 /// The user behind a live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
@@ -69,6 +80,45 @@ impl Db {
     pub fn user_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
         Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    }
+
+    /// Every user with their role and when they were added, by name.
+    pub fn list_users(&self) -> Result<Vec<UserSummary>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT username, role, created_at_ms FROM users ORDER BY username")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserSummary {
+                username: r.get(0)?,
+                role: r.get(1)?,
+                created_at_ms: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Gives a user another role and ends their sessions, so the new role
+    /// takes effect at their next login. False if there is no such user.
+    pub fn set_user_role(&self, username: &str, role: &str) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE users SET role = ?2 WHERE username = ?1",
+            params![username, role],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+
+    /// Removes a user and their sessions. False if there is no such user.
+    pub fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        let deleted = tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(deleted > 0)
     }
 
     /// Records a new session for `username`, valid until `expires_at_ms`.
@@ -142,5 +192,17 @@ mod tests {
             db.user("chief").expect("q").map(|u| u.password_hash),
             Some("hash2".into())
         );
+        // So do a new role and removal.
+        db.create_session("t2", "chief", now_ms() + 60_000)
+            .expect("session");
+        assert!(db.set_user_role("chief", "engineer").expect("role"));
+        assert_eq!(db.session_user("t2").expect("q"), None);
+        assert_eq!(db.list_users().expect("list")[0].role, "engineer");
+        db.create_session("t3", "chief", now_ms() + 60_000)
+            .expect("session");
+        assert!(db.delete_user("chief").expect("delete"));
+        assert!(!db.delete_user("chief").expect("delete"));
+        assert_eq!(db.session_user("t3").expect("q"), None);
+        assert!(db.list_users().expect("list").is_empty());
     }
 }
