@@ -1,0 +1,301 @@
+//! The ship UI in a real browser: headless Chromium driven through
+//! ChromeDriver (Debian's `chromium` and `chromium-driver`, which
+//! `tests/run.sh` installs when missing), against a real edge agent on
+//! loopback. Every flow here is done with the page's own forms and links,
+//! as a crew member or the chief engineer would on a tablet.
+
+#![allow(clippy::unwrap_used)]
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use keelson_ingest::alarms::{AlarmRule, AlarmsConfig};
+use keelson_tests::{Api, TestEdge, standalone_edge_config, start_edge, wait_for};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A ChromeDriver process of our own on a free loopback port, stopped (by
+/// its process id) when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    // The port is chosen by binding port 0 and letting it go: ChromeDriver
+    // takes a port number, not a socket.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (tests/run.sh installs Debian's chromium-driver)");
+    let url = format!("http://127.0.0.1:{port}");
+    let driver = Driver { child, url };
+    // Ready when its status endpoint says so.
+    let http = reqwest::Client::new();
+    let status = format!("{}/status", driver.url);
+    wait_for("chromedriver to be ready", WAIT, || {
+        let (http, status) = (http.clone(), status.clone());
+        async move {
+            let answer = http.get(&status).send().await.ok()?;
+            let v: Value = answer.json().await.ok()?;
+            (v["value"]["ready"] == true).then_some(())
+        }
+    })
+    .await;
+    driver
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            // A 10-inch tablet's screen.
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,800"],
+        }),
+    );
+    // ChromeDriver listens on plain HTTP on loopback, so no TLS connector.
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+/// Logs in through the login page and lands on the dashboard.
+async fn log_in(c: &Client, edge: &TestEdge, username: &str, password: &str) {
+    c.goto(&format!("{}/login", edge.url)).await.unwrap();
+    let form = c.form(Locator::Css("form[action='/login']")).await.unwrap();
+    form.set_by_name("username", username)
+        .await
+        .unwrap()
+        .set_by_name("password", password)
+        .await
+        .unwrap()
+        .submit()
+        .await
+        .unwrap();
+    let h1 = c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "MV Keelson Demo");
+}
+
+async fn page_text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crew_member_logs_in_and_a_wrong_password_is_refused() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = standalone_edge_config(dir.path());
+    let edge = start_edge(dir, config, &cancel).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+
+    c.goto(&format!("{}/faults", edge.url)).await.unwrap();
+    // Not logged in: the list sends the browser to the login page.
+    assert!(c.current_url().await.unwrap().path().starts_with("/login"));
+    let form = c.form(Locator::Css("form[action='/login']")).await.unwrap();
+    form.set_by_name("username", "crew")
+        .await
+        .unwrap()
+        .set_by_name("password", "wrong")
+        .await
+        .unwrap()
+        .submit()
+        .await
+        .unwrap();
+    let alert = c
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .unwrap();
+    assert!(!alert.text().await.unwrap().is_empty());
+
+    log_in(&c, &edge, "crew", "crew").await;
+    c.find(Locator::LinkText("Faults"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/faults");
+    c.close().await.unwrap();
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crew_acknowledges_an_alarm_from_the_alarm_list() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = standalone_edge_config(dir.path());
+    // No device feeds the tag, so its stale alarm is raised within a
+    // second.
+    config.alarms = AlarmsConfig {
+        stale_after_secs: Some(1),
+        rules: vec![AlarmRule {
+            tag: "me.rpm".into(),
+            high: None,
+            high_high: None,
+            low: None,
+            low_low: None,
+            deadband: 0.0,
+            delay_secs: 0,
+            stale_after_secs: None,
+            bad_quality: false,
+        }],
+    };
+    let edge = start_edge(dir, config, &cancel).await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    wait_for("the stale alarm", WAIT, || {
+        let crew = crew.clone();
+        async move {
+            let list = crew.get("/api/v1/alarms").await;
+            list.as_array().is_some_and(|a| !a.is_empty()).then_some(())
+        }
+    })
+    .await;
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    log_in(&c, &edge, "crew", "crew").await;
+    c.goto(&format!("{}/alarms", edge.url)).await.unwrap();
+    let row = c
+        .wait()
+        .for_element(Locator::Css("tr.alarm.state-active_unacknowledged"))
+        .await
+        .unwrap();
+    row.find(Locator::Css("button.ack"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("tr.alarm.state-active_acknowledged"))
+        .await
+        .unwrap();
+    let alarms = crew.get("/api/v1/alarms").await;
+    assert_eq!(alarms[0]["state"], "active_acknowledged");
+    c.close().await.unwrap();
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chief_engineer_signs_off_a_finished_work_order() {
+    let cancel = CancellationToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = standalone_edge_config(dir.path());
+    let edge = start_edge(dir, config, &cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let engineer = Api::login(&edge.url, "engineer", "engineer").await;
+    // The engineer's part, through the API: a work order worked and done.
+    let pump = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "6", "name": "Fuel pump 3", "level": "system"}),
+            201,
+        )
+        .await;
+    let wo = chief
+        .post(
+            "/api/v1/work-orders",
+            json!({"title": "Overhaul fuel pump 3", "equipment_id": pump["id"], "assignee": "engineer"}),
+            201,
+        )
+        .await;
+    let id = wo["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/work-orders/{id}");
+    engineer
+        .patch(&path, json!({"status": "in_progress"}), 200)
+        .await;
+    engineer
+        .post(
+            &format!("{path}/entries"),
+            json!({"text": "Replaced plunger and barrel", "hours": 3.5}),
+            201,
+        )
+        .await;
+    engineer
+        .patch(
+            &path,
+            json!({"status": "done", "work_done": "Pump overhauled"}),
+            200,
+        )
+        .await;
+
+    // The chief engineer's part, in the browser: find it, sign it off.
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    log_in(&c, &edge, "chief", "chief").await;
+    c.find(Locator::LinkText("Work orders"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Overhaul fuel pump 3"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let form = c
+        .wait()
+        .for_element(Locator::Css("form[action$='/sign-off']"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("textarea[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("Tested under load")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    // Signed off is final: the page no longer offers the sign-off.
+    assert!(
+        c.find(Locator::Css("form[action$='/sign-off']"))
+            .await
+            .is_err(),
+        "{}",
+        page_text(&c).await
+    );
+    let signed = chief.get(&path).await;
+    assert_eq!(signed["status"], "signed_off");
+    assert_eq!(signed["sign_offs"][0]["author"], "chief");
+    assert_eq!(signed["sign_offs"][0]["note"], "Tested under load");
+    c.close().await.unwrap();
+    cancel.cancel();
+}
