@@ -102,6 +102,24 @@ pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
     })
 }
 
+/// One record write as `user`, the shape every write of the ship's API and
+/// pages takes. The user's role is checked first, so a request the role
+/// cannot make is refused the same way whatever it names; `op` then loads,
+/// changes and stores the record in one transaction, off the async
+/// workers, with the vessel's id and the user as actor; once it has
+/// committed, the sync client is told there is something to send.
+pub async fn write_record<T, F>(state: &EdgeState, user: &CurrentUser, op: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Db, &str, &Actor) -> Result<T, keelson_records::RecordError> + Send + 'static,
+{
+    let actor = actor_of(user)?;
+    let s = state.clone();
+    let out = keelson_web::blocking(move || Ok(op(&s.db, &s.config.vessel.id, &actor)?)).await?;
+    state.sync.trigger();
+    Ok(out)
+}
+
 /// Every route of the edge agent, testable without a socket.
 pub fn router(state: EdgeState) -> Router {
     Router::new()

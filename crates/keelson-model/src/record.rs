@@ -66,7 +66,7 @@ impl Record {
         }
     }
 
-    /// The comment thread; equipment, counters and plans have none.
+    /// The comment thread; only faults and work orders have one.
     pub fn comments(&self) -> &[Comment] {
         match self {
             Record::Fault(r) => &r.comments,
@@ -84,6 +84,22 @@ impl Record {
             Record::Counter(r) => (&r.created_by, r.created_at),
             Record::Plan(r) => (&r.created_by, r.created_at),
         }
+    }
+
+    /// When the record last changed.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Fault(r) => r.updated_at,
+            Record::Equipment(r) => r.updated_at,
+            Record::WorkOrder(r) => r.updated_at,
+            Record::Counter(r) => r.updated_at,
+            Record::Plan(r) => r.updated_at,
+        }
+    }
+
+    /// Whether the record has a comment thread.
+    pub fn takes_comments(&self) -> bool {
+        matches!(self, Record::Fault(_) | Record::WorkOrder(_))
     }
 }
 

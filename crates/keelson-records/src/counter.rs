@@ -146,35 +146,14 @@ fn as_counter(r: Record) -> Result<Counter, RecordError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{IncomingChange, Sender, apply_remote, create_equipment};
-    use keelson_model::{Criticality, Level, NewEquipment, Role};
+    use crate::testing::{actor, main_engine};
+    use crate::{IncomingChange, Sender, apply_remote};
+    use keelson_model::Role;
     use keelson_store::Site;
-
-    fn actor(name: &str, role: Role) -> Actor {
-        Actor {
-            name: name.into(),
-            role,
-        }
-    }
 
     fn setup(db: &Db) -> Counter {
         let chief = actor("chief", Role::ChiefEngineer);
-        let eq = create_equipment(
-            db,
-            "v1",
-            NewEquipment {
-                code: "6".into(),
-                name: "Main engine".into(),
-                level: Level::System,
-                criticality: Criticality::Critical,
-                maker: String::new(),
-                model: String::new(),
-                serial: String::new(),
-                tags: vec![],
-            },
-            &chief,
-        )
-        .unwrap();
+        let eq = main_engine(db);
         create_counter(
             db,
             "v1",

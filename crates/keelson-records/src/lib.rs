@@ -299,12 +299,10 @@ pub fn check_edit(
             }
         )))
     };
-    let old_comments = before.map_or(&[][..], Record::comments);
-    for old in old_comments {
-        if after.comments().iter().find(|c| c.id == old.id) != Some(old) {
-            return refuse(format!("change or remove comment {}", old.id));
-        }
+    if let Some(entry) = removed_or_rewritten_entry(before, after) {
+        return refuse(format!("change or remove {entry}"));
     }
+    let old_comments = before.map_or(&[][..], Record::comments);
     for new in after
         .comments()
         .iter()
@@ -313,37 +311,6 @@ pub fn check_edit(
         let from_shore = new.author.ends_with(SHORE_AUTHOR_SUFFIX);
         if from_shore != (sender == Sender::Shore) {
             return refuse(format!("write a comment as {}", new.author));
-        }
-    }
-    if let (Some(Record::WorkOrder(b)), Record::WorkOrder(a)) = (before, after) {
-        for old in &b.entries {
-            if a.entries.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove work entry {}", old.id));
-            }
-        }
-        for old in &b.sign_offs {
-            if a.sign_offs.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove sign-off {}", old.id));
-            }
-        }
-    }
-    if let (Some(Record::Counter(b)), Record::Counter(a)) = (before, after) {
-        for old in &b.readings {
-            if a.readings.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove reading {}", old.id));
-            }
-        }
-        for old in &b.corrections {
-            if a.corrections.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove correction {}", old.id));
-            }
-        }
-    }
-    if let (Some(Record::Plan(b)), Record::Plan(a)) = (before, after) {
-        for old in &b.postponements {
-            if a.postponements.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove postponement {}", old.id));
-            }
         }
     }
     match (sender, before) {
@@ -357,6 +324,50 @@ pub fn check_edit(
         }
         (Sender::Vessel, _) => Ok(()),
     }
+}
+
+/// The first entry of an append-only list (a comment, a work entry, a
+/// sign-off, a reading, a correction, a postponement) that `before` holds
+/// and `after` lacks or holds changed, named for the refusal.
+fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option<String> {
+    let before = before?;
+    if let Some(lost) = first_lost("comment", before.comments(), after.comments(), |c| {
+        c.id.as_str()
+    }) {
+        return Some(lost);
+    }
+    match (before, after) {
+        (Record::WorkOrder(b), Record::WorkOrder(a)) => {
+            first_lost("work entry", &b.entries, &a.entries, |e| e.id.as_str())
+                .or_else(|| first_lost("sign-off", &b.sign_offs, &a.sign_offs, |e| e.id.as_str()))
+        }
+        (Record::Counter(b), Record::Counter(a)) => {
+            first_lost("reading", &b.readings, &a.readings, |e| e.id.as_str()).or_else(|| {
+                first_lost("correction", &b.corrections, &a.corrections, |e| {
+                    e.id.as_str()
+                })
+            })
+        }
+        (Record::Plan(b), Record::Plan(a)) => {
+            first_lost("postponement", &b.postponements, &a.postponements, |e| {
+                e.id.as_str()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The first entry of `old` that `new` lacks or holds changed (entries are
+/// matched by `id`), as `what` and its id.
+fn first_lost<T: PartialEq>(
+    what: &str,
+    old: &[T],
+    new: &[T],
+    id: impl Fn(&T) -> &str,
+) -> Option<String> {
+    old.iter()
+        .find(|o| new.iter().find(|n| id(n) == id(o)) != Some(*o))
+        .map(|o| format!("{what} {}", id(o)))
 }
 
 /// The first field, other than the comment thread and the time of the last
@@ -508,6 +519,42 @@ pub(crate) fn write_local(
         },
     )?;
     Ok(record)
+}
+
+/// What the tests of every kind start from.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testing {
+    use super::{Actor, Db};
+    use keelson_model::{Criticality, Equipment, Level, NewEquipment, Role};
+
+    /// A user `name` with `role`.
+    pub(crate) fn actor(name: &str, role: Role) -> Actor {
+        Actor {
+            name: name.into(),
+            role,
+        }
+    }
+
+    /// The main engine, system 6 of vessel `v1`, added by the chief.
+    pub(crate) fn main_engine(db: &Db) -> Equipment {
+        crate::create_equipment(
+            db,
+            "v1",
+            NewEquipment {
+                code: "6".into(),
+                name: "Main engine".into(),
+                level: Level::System,
+                criticality: Criticality::Critical,
+                maker: String::new(),
+                model: String::new(),
+                serial: String::new(),
+                tags: vec![],
+            },
+            &actor("chief", Role::ChiefEngineer),
+        )
+        .unwrap()
+    }
 }
 
 #[cfg(test)]

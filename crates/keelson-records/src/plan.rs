@@ -230,22 +230,12 @@ fn as_plan(r: Record) -> Result<Plan, RecordError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{actor, main_engine};
     use crate::{
-        correct_counter, create_counter, create_equipment, patch_work_order, record_reading,
-        sign_off_work_order,
+        correct_counter, create_counter, patch_work_order, record_reading, sign_off_work_order,
     };
-    use keelson_model::{
-        Criticality, Level, NewCorrection, NewCounter, NewEquipment, NewSignOff, Role,
-        WorkOrderPatch, WorkStatus,
-    };
+    use keelson_model::{NewCorrection, NewCounter, NewSignOff, Role, WorkOrderPatch, WorkStatus};
     use keelson_store::Site;
-
-    fn actor(name: &str, role: Role) -> Actor {
-        Actor {
-            name: name.into(),
-            role,
-        }
-    }
 
     #[test]
     fn an_hours_plan_falls_due_opens_one_work_order_and_moves_on_sign_off() {
@@ -253,22 +243,7 @@ mod tests {
         let db = Db::open(dir.path(), Site::Edge).unwrap();
         let chief = actor("chief", Role::ChiefEngineer);
         let crew = actor("crew1", Role::Crew);
-        let eq = create_equipment(
-            &db,
-            "v1",
-            NewEquipment {
-                code: "6".into(),
-                name: "Main engine".into(),
-                level: Level::System,
-                criticality: Criticality::Critical,
-                maker: String::new(),
-                model: String::new(),
-                serial: String::new(),
-                tags: vec![],
-            },
-            &chief,
-        )
-        .unwrap();
+        let eq = main_engine(&db);
         let counter = create_counter(
             &db,
             "v1",

@@ -24,12 +24,12 @@
 //! the times said.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_string, get_time, invalid_field,
+    key, list_maps, random_actor, sort_entries, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::counter::{current_total, validate_total};
 use keelson_model::{
@@ -145,28 +145,25 @@ impl RecordDoc {
         validate_person("author", author)?;
         validate_total("value", value)?;
         let current = self.to_counter()?;
-        if current.readings.iter().any(|r| r.id == reading_id) {
-            return Err(keelson_model::ValidationError::new(
-                "id",
-                "a reading with this id already exists",
-            )
-            .into());
-        }
-        let list = list_of(&self.doc, k::READINGS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, reading_id)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(&e, k::E_VALUE, value)?;
-            d.put(&e, k::E_SOURCE, source.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a reading wrote nothing".into()))
+        ensure_new_entry(
+            current.readings.iter().map(|r| r.id.as_str()),
+            reading_id,
+            "a reading",
+        )?;
+        self.append_entry(
+            k::READINGS,
+            current.updated_at,
+            author,
+            now,
+            "adding a reading",
+            vec![
+                (k::E_ID, reading_id.into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                (k::E_VALUE, value.into()),
+                (k::E_SOURCE, source.as_str().into()),
+                (k::E_BY, author.into()),
+            ],
+        )
     }
 
     /// Appends a correction as `author`. Who may correct is the caller's
@@ -182,28 +179,25 @@ impl RecordDoc {
         validate_person("author", author)?;
         let correction = correction.clone().validated()?;
         let current = self.to_counter()?;
-        if current.corrections.iter().any(|c| c.id == correction_id) {
-            return Err(keelson_model::ValidationError::new(
-                "id",
-                "a correction with this id already exists",
-            )
-            .into());
-        }
-        let list = list_of(&self.doc, k::CORRECTIONS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, correction_id)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(&e, k::E_VALUE, correction.value)?;
-            d.put(&e, k::E_REASON, correction.reason.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a correction wrote nothing".into()))
+        ensure_new_entry(
+            current.corrections.iter().map(|c| c.id.as_str()),
+            correction_id,
+            "a correction",
+        )?;
+        self.append_entry(
+            k::CORRECTIONS,
+            current.updated_at,
+            author,
+            now,
+            "adding a correction",
+            vec![
+                (k::E_ID, correction_id.into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                (k::E_VALUE, correction.value.into()),
+                (k::E_REASON, correction.reason.as_str().into()),
+                (k::E_BY, author.into()),
+            ],
+        )
     }
 
     pub(super) fn read_counter(&self) -> Result<Counter, SyncError> {
@@ -260,45 +254,9 @@ impl RecordDoc {
     }
 }
 
-fn get_number(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<f64, SyncError> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::F64(v) => Ok(v),
-        ScalarValue::Int(v) => Ok(v as f64),
-        ScalarValue::Uint(v) => Ok(v as f64),
-        _ => Err(SyncError::malformed(format!(
-            "counter: {name} is not a number"
-        ))),
-    }
-}
-
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!(
-            "counter: {name} is not a list"
-        ))),
-        Ok(None) => Err(SyncError::malformed(format!("counter: {name} is missing"))),
-        Err(e) => Err(SyncError::malformed(format!(
-            "counter: reading {name}: {e}"
-        ))),
-    }
-}
-
-fn maps_of(doc: &AutoCommit, name: &str) -> Result<Vec<ObjId>, SyncError> {
-    let list = list_of(doc, name)?;
-    (0..doc.length(&list))
-        .map(|i| match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => Ok(map),
-            _ => Err(SyncError::malformed(format!(
-                "counter: {name} {i} is not a map"
-            ))),
-        })
-        .collect()
-}
-
 fn read_readings(doc: &AutoCommit) -> Result<Vec<Reading>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::READINGS)? {
+    for map in list_maps(doc, &ROOT, k::READINGS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("reading id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
@@ -317,13 +275,13 @@ fn read_readings(doc: &AutoCommit) -> Result<Vec<Reading>, SyncError> {
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
 fn read_corrections(doc: &AutoCommit) -> Result<Vec<Correction>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::CORRECTIONS)? {
+    for map in list_maps(doc, &ROOT, k::CORRECTIONS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("correction id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
@@ -342,7 +300,7 @@ fn read_corrections(doc: &AutoCommit) -> Result<Vec<Correction>, SyncError> {
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 

@@ -25,17 +25,16 @@
 //! same plan's work orders on two sites are rare, and the later write wins.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_scalar, get_string,
+    get_time, invalid_field, key, list_maps, random_actor, sort_entries, updated_at_after,
+    validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::plan::check_intervals;
-use keelson_model::{
-    NewPlan, NewPostponement, Plan, PlanPatch, Postponement, ValidationError, validate_vessel_id,
-};
+use keelson_model::{NewPlan, NewPostponement, Plan, PlanPatch, Postponement, validate_vessel_id};
 
 /// The `kind` of a plan document.
 pub const KIND: &str = "plan";
@@ -224,34 +223,28 @@ impl RecordDoc {
         validate_person("author", author)?;
         let p = p.clone().validated()?;
         let current = self.to_plan()?;
-        if current
-            .postponements
-            .iter()
-            .any(|x| x.id == postponement_id)
-        {
-            return Err(
-                ValidationError::new("id", "a postponement with this id already exists").into(),
-            );
+        ensure_new_entry(
+            current.postponements.iter().map(|x| x.id.as_str()),
+            postponement_id,
+            "a postponement",
+        )?;
+        let mut fields = vec![(k::E_ID, postponement_id.into()), (k::E_AT, ts(now))];
+        if let Some(until) = p.until_date {
+            fields.push((k::E_UNTIL_DATE, ts(until)));
         }
-        let list = list_of(&self.doc, k::POSTPONEMENTS)?;
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, postponement_id)?;
-            d.put(&e, k::E_AT, ts(now))?;
-            if let Some(until) = p.until_date {
-                d.put(&e, k::E_UNTIL_DATE, ts(until))?;
-            }
-            if let Some(h) = p.until_hours {
-                d.put(&e, k::E_UNTIL_HOURS, h)?;
-            }
-            d.put(&e, k::E_REASON, p.reason.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("postponing wrote nothing".into()))
+        if let Some(h) = p.until_hours {
+            fields.push((k::E_UNTIL_HOURS, h.into()));
+        }
+        fields.push((k::E_REASON, p.reason.as_str().into()));
+        fields.push((k::E_BY, author.into()));
+        self.append_entry(
+            k::POSTPONEMENTS,
+            current.updated_at,
+            author,
+            now,
+            "postponing",
+            fields,
+        )
     }
 
     /// Records that the job was done at `at`, with the counter at `hours`
@@ -297,10 +290,7 @@ impl RecordDoc {
         let hours = get_number(d, &ROOT, k::INTERVAL_HOURS)?;
         let tolerance_hours = get_number(d, &ROOT, k::TOLERANCE_HOURS)?;
         let last_done_at = get_time(d, &ROOT, k::LAST_DONE_AT)?;
-        let last_done_hours = match d.get(ROOT, k::LAST_DONE_HOURS) {
-            Ok(None) => None,
-            _ => Some(get_number(d, &ROOT, k::LAST_DONE_HOURS)?),
-        };
+        let last_done_hours = get_optional(d, &ROOT, k::LAST_DONE_HOURS, get_number)?;
         // The creation validator holds the model's rules for these fields.
         let checked = NewPlan {
             equipment_id: equipment_id.clone(),
@@ -342,17 +332,6 @@ impl RecordDoc {
     }
 }
 
-fn get_number(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<f64, SyncError> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::F64(v) => Ok(v),
-        ScalarValue::Int(v) => Ok(v as f64),
-        ScalarValue::Uint(v) => Ok(v as f64),
-        _ => Err(SyncError::malformed(format!(
-            "plan: {name} is not a number"
-        ))),
-    }
-}
-
 fn get_uint(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<u32, SyncError> {
     let n = match get_scalar(doc, obj, name)? {
         ScalarValue::Uint(v) => u32::try_from(v).ok(),
@@ -362,38 +341,14 @@ fn get_uint(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<u32, SyncError>
     n.ok_or_else(|| SyncError::malformed(format!("plan: {name} is not a day count")))
 }
 
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!("plan: {name} is not a list"))),
-        Ok(None) => Err(SyncError::malformed(format!("plan: {name} is missing"))),
-        Err(e) => Err(SyncError::malformed(format!("plan: reading {name}: {e}"))),
-    }
-}
-
 fn read_postponements(doc: &AutoCommit) -> Result<Vec<Postponement>, SyncError> {
-    let list = list_of(doc, k::POSTPONEMENTS)?;
     let mut out = Vec::new();
-    for i in 0..doc.length(&list) {
-        let map = match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => map,
-            _ => {
-                return Err(SyncError::malformed(format!(
-                    "plan: postponement {i} is not a map"
-                )));
-            }
-        };
+    for map in list_maps(doc, &ROOT, k::POSTPONEMENTS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("postponement id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
-        let until_date = match doc.get(&map, k::E_UNTIL_DATE) {
-            Ok(None) => None,
-            _ => Some(get_time(doc, &map, k::E_UNTIL_DATE)?),
-        };
-        let until_hours = match doc.get(&map, k::E_UNTIL_HOURS) {
-            Ok(None) => None,
-            _ => Some(get_number(doc, &map, k::E_UNTIL_HOURS)?),
-        };
+        let until_date = get_optional(doc, &map, k::E_UNTIL_DATE, get_time)?;
+        let until_hours = get_optional(doc, &map, k::E_UNTIL_HOURS, get_number)?;
         let checked = NewPostponement {
             until_date,
             until_hours,
@@ -412,7 +367,7 @@ fn read_postponements(doc: &AutoCommit) -> Result<Vec<Postponement>, SyncError> 
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 

@@ -30,17 +30,18 @@
 //! merge instead of one total overwriting the other.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    read_comments, updated_at_after, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_string, get_time,
+    invalid_field, key, list_maps, random_actor, read_comments, sort_entries, updated_at_after,
+    validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::work_order::validate_hours;
 use keelson_model::{
-    NewSignOff, NewWorkEntry, NewWorkOrder, SignOff, ValidationError, WorkEntry, WorkOrder,
-    WorkOrderPatch, WorkStatus, validate_vessel_id,
+    NewSignOff, NewWorkEntry, NewWorkOrder, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
+    WorkStatus, validate_vessel_id,
 };
 
 /// The `kind` of a work-order document.
@@ -198,24 +199,25 @@ impl RecordDoc {
         validate_person("author", author)?;
         let entry = entry.clone().validated()?;
         let current = self.to_work_order()?;
-        if current.entries.iter().any(|e| e.id == entry_id) {
-            return Err(ValidationError::new("id", "an entry with this id already exists").into());
-        }
-        let list = list_of(&self.doc, k::ENTRIES)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, entry_id)?;
-            d.put(&e, k::E_AUTHOR, author)?;
-            d.put(&e, k::E_TEXT, entry.text.as_str())?;
-            d.put(&e, k::E_HOURS, entry.hours)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a work entry wrote nothing".into()))
+        ensure_new_entry(
+            current.entries.iter().map(|e| e.id.as_str()),
+            entry_id,
+            "an entry",
+        )?;
+        self.append_entry(
+            k::ENTRIES,
+            current.updated_at,
+            author,
+            now,
+            "adding a work entry",
+            vec![
+                (k::E_ID, entry_id.into()),
+                (k::E_AUTHOR, author.into()),
+                (k::E_TEXT, entry.text.as_str().into()),
+                (k::E_HOURS, entry.hours.into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+            ],
+        )
     }
 
     /// Appends the sign-off entry as `author` and returns the change. Whether
@@ -231,20 +233,19 @@ impl RecordDoc {
         validate_person("author", author)?;
         let sign_off = sign_off.clone().validated()?;
         let current = self.to_work_order()?;
-        let list = list_of(&self.doc, k::SIGN_OFFS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, sign_off_id)?;
-            d.put(&e, k::E_AUTHOR, author)?;
-            d.put(&e, k::E_NOTE, sign_off.note.as_str())?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("signing off wrote nothing".into()))
+        self.append_entry(
+            k::SIGN_OFFS,
+            current.updated_at,
+            author,
+            now,
+            "signing off",
+            vec![
+                (k::E_ID, sign_off_id.into()),
+                (k::E_AUTHOR, author.into()),
+                (k::E_NOTE, sign_off.note.as_str().into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+            ],
+        )
     }
 
     pub(super) fn read_work_order(&self) -> Result<WorkOrder, SyncError> {
@@ -273,10 +274,7 @@ impl RecordDoc {
         .map_err(invalid_field)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
-        let plan_id = match d.get(ROOT, k::PLAN_ID) {
-            Ok(None) => None,
-            _ => Some(get_string(d, &ROOT, k::PLAN_ID)?),
-        };
+        let plan_id = get_optional(d, &ROOT, k::PLAN_ID, get_string)?;
         if let Some(plan) = &plan_id {
             validate_record_id("plan_id", plan).map_err(invalid_field)?;
         }
@@ -313,48 +311,15 @@ impl RecordDoc {
     }
 }
 
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!(
-            "work order: {name} is not a list"
-        ))),
-        Ok(None) => Err(SyncError::malformed(format!(
-            "work order: {name} is missing"
-        ))),
-        Err(e) => Err(SyncError::malformed(format!(
-            "work order: reading {name}: {e}"
-        ))),
-    }
-}
-
-/// The maps of a list, in list order.
-fn maps_of(doc: &AutoCommit, name: &str) -> Result<Vec<ObjId>, SyncError> {
-    let list = list_of(doc, name)?;
-    (0..doc.length(&list))
-        .map(|i| match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => Ok(map),
-            _ => Err(SyncError::malformed(format!(
-                "work order: {name} {i} is not a map"
-            ))),
-        })
-        .collect()
-}
-
 fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::ENTRIES)? {
+    for map in list_maps(doc, &ROOT, k::ENTRIES)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("entry id", &id).map_err(invalid_field)?;
         let author = get_string(doc, &map, k::E_AUTHOR)?;
         validate_person("entry author", &author).map_err(invalid_field)?;
         let text = get_string(doc, &map, k::E_TEXT)?;
-        let hours = match get_scalar(doc, &map, k::E_HOURS)? {
-            ScalarValue::F64(h) => h,
-            ScalarValue::Int(h) => h as f64,
-            ScalarValue::Uint(h) => h as f64,
-            _ => return Err(SyncError::malformed("work order: hours is not a number")),
-        };
+        let hours = get_number(doc, &map, k::E_HOURS)?;
         NewWorkEntry {
             text: text.clone(),
             hours,
@@ -371,13 +336,13 @@ fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
             hours,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
 fn read_sign_offs(doc: &AutoCommit) -> Result<Vec<SignOff>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::SIGN_OFFS)? {
+    for map in list_maps(doc, &ROOT, k::SIGN_OFFS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("sign-off id", &id).map_err(invalid_field)?;
         let author = get_string(doc, &map, k::E_AUTHOR)?;
@@ -394,7 +359,7 @@ fn read_sign_offs(doc: &AutoCommit) -> Result<Vec<SignOff>, SyncError> {
             note,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
