@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{Api, edge_config, start_edge, start_shore, wait_for};
+use keelson_tests::{Api, Pages, edge_config, start_edge, start_shore, wait_for};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -279,58 +279,6 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
         .await;
     assert_eq!(counters[0]["total"], 160.0);
     cancel.cancel();
-}
-
-/// A browser-less client of the pages: plain form posts, no JavaScript,
-/// redirects left for the test to see.
-struct Pages {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Pages {
-    async fn login(base: &str, user: &str) -> Pages {
-        let api = Api::login(base, user, user).await;
-        Pages {
-            base: base.to_owned(),
-            token: api.token().unwrap().to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    /// Posts a form and returns the status and where it redirects to.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        let text = resp.text().await.unwrap();
-        (status, location.unwrap_or(text))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

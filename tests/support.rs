@@ -266,3 +266,57 @@ pub async fn post_head_only(
         .unwrap_or(Value::Null);
     (status, body)
 }
+
+/// A browser-less client of the pages: plain form posts, no JavaScript,
+/// redirects left for the test to see.
+pub struct Pages {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Pages {
+    /// Logs in as `user`, whose password is its name.
+    pub async fn login(base: &str, user: &str) -> Pages {
+        let api = Api::login(base, user, user).await;
+        Pages {
+            base: base.to_owned(),
+            token: api.token().unwrap().to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// GETs a page: its status and its text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Posts a form and returns the status and where it redirects to.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        (status, location.unwrap_or(text))
+    }
+}

@@ -17,6 +17,8 @@ pub mod demo;
 pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
+pub mod parts_api;
+pub mod parts_ui;
 pub mod plans_api;
 pub mod plans_ui;
 pub mod running_hours;
@@ -130,6 +132,8 @@ pub fn router(state: EdgeState) -> Router {
         .merge(counters_api::router())
         .merge(plans_api::router())
         .merge(plans_ui::router())
+        .merge(parts_api::router())
+        .merge(parts_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
@@ -328,6 +332,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
                 ("/work-orders", "Work orders"),
                 ("/plans", "Plans"),
                 ("/due", "Due"),
+                ("/parts", "Spare parts"),
                 ("/sync", "Sync"),
             ],
         },

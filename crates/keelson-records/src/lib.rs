@@ -5,7 +5,8 @@
 //! the new change-log entries back in one store transaction. Changes that
 //! arrive through sync go through [`apply_remote`], which applies a whole
 //! batch or nothing. Every kind of record (faults here, [`equipment`],
-//! [`work_order`], [`counter`] and [`plan`] in their modules) goes through
+//! [`work_order`], [`counter`], [`plan`] and [`part`] (spare parts and
+//! requisitions) in their modules) goes through
 //! the same load and write path; the kinds differ only in their fields and rules.
 //!
 //! Architecture invariant: this crate holds the rules of who may change
@@ -14,6 +15,7 @@
 
 pub mod counter;
 pub mod equipment;
+pub mod part;
 pub mod plan;
 pub mod work_order;
 
@@ -28,7 +30,11 @@ use keelson_sync::record::{RecordDoc, decode_change};
 
 pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
-pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PLAN, WORK_ORDER};
+pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PART, PLAN, REQUISITION, WORK_ORDER};
+pub use part::{
+    create_part, create_requisition, draft_from_minimum, patch_part, patch_requisition,
+    record_movement, submit_requisition,
+};
 pub use plan::{
     ScheduledPlan, create_plan, open_due_work_orders, patch_plan, postpone_plan, scheduled_plans,
 };
@@ -327,7 +333,8 @@ pub fn check_edit(
 }
 
 /// The first entry of an append-only list (a comment, a work entry, a
-/// sign-off, a reading, a correction, a postponement) that `before` holds
+/// sign-off, a reading, a correction, a postponement, a stock movement, a
+/// submission) that `before` holds
 /// and `after` lacks or holds changed, named for the refusal.
 fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option<String> {
     let before = before?;
@@ -350,6 +357,16 @@ fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option
         }
         (Record::Plan(b), Record::Plan(a)) => {
             first_lost("postponement", &b.postponements, &a.postponements, |e| {
+                e.id.as_str()
+            })
+        }
+        (Record::Part(b), Record::Part(a)) => {
+            first_lost("stock movement", &b.movements, &a.movements, |e| {
+                e.id.as_str()
+            })
+        }
+        (Record::Requisition(b), Record::Requisition(a)) => {
+            first_lost("submission", &b.submissions, &a.submissions, |e| {
                 e.id.as_str()
             })
         }

@@ -78,7 +78,9 @@ pub fn patch_work_order(
     })
 }
 
-/// Records work done on a work order.
+/// Records work done on a work order. The spare parts the entry lists are
+/// taken out of stock in the same transaction, each as a consumption that
+/// names the work order; a part short of stock refuses the whole entry.
 pub fn add_work_entry(
     db: &Db,
     id: &str,
@@ -93,6 +95,13 @@ pub fn add_work_entry(
             return Err(RecordError::Conflict(
                 "the work order is cancelled: reopen it before recording work".into(),
             ));
+        }
+        forbid_unless(
+            entry.parts.is_empty() || actor.role.may_move_stock(),
+            "recording parts used needs the engineer role",
+        )?;
+        for used in &entry.parts {
+            crate::part::consume_for_work_order(tx, &current.vessel_id, id, used, &actor.name)?;
         }
         let entry_id = uuid::Uuid::new_v4().to_string();
         let change = doc
@@ -223,6 +232,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Replaced plunger and barrel".into(),
             hours: 3.5,
+            parts: vec![],
         };
         add_work_entry(&db, &wo.id, entry.clone(), &second).unwrap();
         patch_work_order(&db, &wo.id, status(WorkStatus::Done), &second).unwrap();
@@ -279,6 +289,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Cleaned filter".into(),
             hours: 1.0,
+            parts: vec![],
         };
         add_work_entry(&db, &wo.id, entry, &second).unwrap();
         patch_work_order(&db, &wo.id, status(WorkStatus::Done), &second).unwrap();

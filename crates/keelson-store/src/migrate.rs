@@ -27,6 +27,10 @@ const COMMON: &[Migration] = &[
         "common/0005_store_epoch",
         include_str!("../../../schema/common/0005_store_epoch.sql"),
     ),
+    (
+        "common/0006_spare_parts",
+        include_str!("../../../schema/common/0006_spare_parts.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[

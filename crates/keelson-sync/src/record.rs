@@ -7,7 +7,8 @@
 //! and the comment thread. Where kinds differ (their fields and their rules)
 //! the code dispatches on the root's `kind`: faults below, equipment in
 //! [`equipment`], work orders in [`work_order`], counters in [`counter`],
-//! plans in [`plan`]. [`RecordDoc::to_record`] reads any kind back as a
+//! plans in [`plan`], spare parts in [`part`], requisitions in
+//! [`requisition`]. [`RecordDoc::to_record`] reads any kind back as a
 //! [`Record`].
 //!
 //! Every document's root map holds `kind` (string), `schema` (uint, the
@@ -86,7 +87,9 @@ use crate::SyncError;
 
 pub mod counter;
 pub mod equipment;
+pub mod part;
 pub mod plan;
+pub mod requisition;
 pub mod work_order;
 
 /// The `kind` of a fault document.
@@ -602,7 +605,14 @@ impl RecordDoc {
                     check_schema(&self.doc, plan::KIND, plan::SCHEMA)?;
                     self.read_plan().map(Record::Plan)
                 }
-
+                part::KIND => {
+                    check_schema(&self.doc, part::KIND, part::SCHEMA)?;
+                    self.read_part().map(Record::Part)
+                }
+                requisition::KIND => {
+                    check_schema(&self.doc, requisition::KIND, requisition::SCHEMA)?;
+                    self.read_requisition().map(Record::Requisition)
+                }
                 other => Err(SyncError::malformed(format!(
                     "record: unknown kind {other:?}"
                 ))),
@@ -976,6 +986,65 @@ fn list_maps(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<Vec<ObjId>, Sy
             ))),
         })
         .collect()
+}
+
+/// The root map `name`, a map used as a set, and its keys. Sets are kept as
+/// maps of key to `true` rather than lists: an entry added on one site and
+/// another removed on the other then merge into the set both meant, where
+/// two rewritten lists would interleave or duplicate.
+fn root_set(doc: &AutoCommit, name: &str) -> Result<(ObjId, Vec<String>), SyncError> {
+    match doc.get(ROOT, name) {
+        Ok(Some((Value::Object(ObjType::Map), obj))) => {
+            let keys = doc.keys(&obj).collect();
+            Ok((obj, keys))
+        }
+        _ => Err(SyncError::malformed(format!("record: {name} is not a map"))),
+    }
+}
+
+/// What a patch does to a set: the entries it adds and the ones it
+/// removes.
+#[derive(Debug, Default)]
+struct SetChanges {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+impl SetChanges {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    /// Writes the changes into the set's map `obj`.
+    fn write(&self, d: &mut AutoCommit, obj: &ObjId) -> Result<(), AutomergeError> {
+        for a in &self.added {
+            d.put(obj, a.as_str(), true)?;
+        }
+        for r in &self.removed {
+            d.delete(obj, r.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// The changes that turn the set `current` into `new` (no change when the
+/// patch leaves the set alone).
+fn set_changes(new: Option<&[String]>, current: &[String]) -> SetChanges {
+    let Some(new) = new else {
+        return SetChanges::default();
+    };
+    SetChanges {
+        added: new
+            .iter()
+            .filter(|n| !current.contains(n))
+            .cloned()
+            .collect(),
+        removed: current
+            .iter()
+            .filter(|c| !new.contains(c))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// A number, whichever of automerge's numeric types holds it.

@@ -19,12 +19,12 @@
 //! both meant, where two rewritten lists would interleave or duplicate.
 
 use super::{
-    RecordDoc, get_latest_time, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, get_latest_time, get_string, get_time, invalid_field, key, random_actor, root_set,
+    set_changes, updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::equipment::{parent_code, validate_code, validate_tags};
 use keelson_model::{
@@ -156,39 +156,17 @@ impl RecordDoc {
         differs(k::MAKER, patch.maker.as_deref(), &current.maker);
         differs(k::MODEL, patch.model.as_deref(), &current.model);
         differs(k::SERIAL, patch.serial.as_deref(), &current.serial);
-        let (added, removed): (Vec<String>, Vec<String>) = match &patch.tags {
-            Some(tags) => (
-                tags.iter()
-                    .filter(|t| !current.tags.contains(t))
-                    .cloned()
-                    .collect(),
-                current
-                    .tags
-                    .iter()
-                    .filter(|t| !tags.contains(t))
-                    .cloned()
-                    .collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        if writes.is_empty() && added.is_empty() && removed.is_empty() {
+        let tags = set_changes(patch.tags.as_deref(), &current.tags);
+        if writes.is_empty() && tags.is_empty() {
             return Ok(None);
         }
-        let tags_obj = match self.doc.get(ROOT, k::TAGS) {
-            Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
-            _ => return Err(SyncError::malformed("equipment: tags is not a map")),
-        };
+        let tags_obj = root_set(&self.doc, k::TAGS)?.0;
         let updated = updated_at_after(current.updated_at, now);
         self.transact(author, now, |d| {
             for (k, v) in &writes {
                 d.put(ROOT, *k, v.as_str())?;
             }
-            for t in &added {
-                d.put(&tags_obj, t.as_str(), true)?;
-            }
-            for t in &removed {
-                d.delete(&tags_obj, t.as_str())?;
-            }
+            tags.write(d, &tags_obj)?;
             d.put(ROOT, key::UPDATED_AT, updated)?;
             Ok(())
         })
@@ -222,12 +200,7 @@ impl RecordDoc {
         }
         .validated()
         .map_err(invalid_field)?;
-        let tags_obj = match d.get(ROOT, k::TAGS) {
-            Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
-            _ => return Err(SyncError::malformed("equipment: tags is not a map")),
-        };
-        let names: Vec<String> = d.keys(&tags_obj).collect();
-        let tags = validate_tags(&names).map_err(invalid_field)?;
+        let tags = validate_tags(&root_set(d, k::TAGS)?.1).map_err(invalid_field)?;
         let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
         validate_person("created_by", &created_by).map_err(invalid_field)?;
         let created_at = get_time(d, &ROOT, key::CREATED_AT)?;

@@ -12,7 +12,7 @@
 //! | `plan_id` | string, absent for none | the maintenance plan that generated it; never changes |
 //! | `assignee` | string | a user name, or empty |
 //! | `status` | string | open, in_progress, done or cancelled (never signed_off) |
-//! | `entries` | list of maps | `{id, author, text, hours, at}`, `hours` an f64 |
+//! | `entries` | list of maps | `{id, author, text, hours, at, parts?}`, `hours` an f64; `parts` (absent for none) a list of `{part_id, location, quantity}` |
 //! | `sign_offs` | list of maps | `{id, author, note, at}` |
 //! | `created_by` | string | who opened it |
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
@@ -30,9 +30,9 @@
 //! merge instead of one total overwriting the other.
 
 use super::{
-    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_string, get_time,
-    invalid_field, key, list_maps, random_actor, read_comments, sort_entries, updated_at_after,
-    validate_person, validate_record_id,
+    Entry, RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_string,
+    get_time, invalid_field, key, list_maps, random_actor, read_comments, sort_entries,
+    updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
@@ -40,7 +40,7 @@ use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::work_order::validate_hours;
 use keelson_model::{
-    NewSignOff, NewWorkEntry, NewWorkOrder, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
+    NewSignOff, NewWorkEntry, NewWorkOrder, PartUse, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
     WorkStatus, validate_vessel_id,
 };
 
@@ -66,6 +66,10 @@ mod k {
     pub(super) const E_HOURS: &str = "hours";
     pub(super) const E_NOTE: &str = "note";
     pub(super) const E_AT: &str = "at";
+    pub(super) const E_PARTS: &str = "parts";
+    pub(super) const P_PART_ID: &str = "part_id";
+    pub(super) const P_LOCATION: &str = "location";
+    pub(super) const P_QUANTITY: &str = "quantity";
 }
 
 impl RecordDoc {
@@ -204,19 +208,41 @@ impl RecordDoc {
             entry_id,
             "an entry",
         )?;
-        self.append_entry(
+        self.append_nested_entry(
             k::ENTRIES,
             current.updated_at,
             author,
             now,
             "adding a work entry",
-            vec![
-                (k::E_ID, entry_id.into()),
-                (k::E_AUTHOR, author.into()),
-                (k::E_TEXT, entry.text.as_str().into()),
-                (k::E_HOURS, entry.hours.into()),
-                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
-            ],
+            Entry {
+                fields: vec![
+                    (k::E_ID, entry_id.into()),
+                    (k::E_AUTHOR, author.into()),
+                    (k::E_TEXT, entry.text.as_str().into()),
+                    (k::E_HOURS, entry.hours.into()),
+                    (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                ],
+                // Entries without parts keep the layout they had before
+                // parts existed.
+                lists: if entry.parts.is_empty() {
+                    vec![]
+                } else {
+                    vec![(
+                        k::E_PARTS,
+                        entry
+                            .parts
+                            .iter()
+                            .map(|p| {
+                                vec![
+                                    (k::P_PART_ID, p.part_id.as_str().into()),
+                                    (k::P_LOCATION, p.location.as_str().into()),
+                                    (k::P_QUANTITY, p.quantity.into()),
+                                ]
+                            })
+                            .collect(),
+                    )]
+                },
+            },
         )
     }
 
@@ -320,9 +346,23 @@ fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
         validate_person("entry author", &author).map_err(invalid_field)?;
         let text = get_string(doc, &map, k::E_TEXT)?;
         let hours = get_number(doc, &map, k::E_HOURS)?;
-        NewWorkEntry {
+        let parts = match get_optional(doc, &map, k::E_PARTS, list_maps)? {
+            None => vec![],
+            Some(maps) => maps
+                .iter()
+                .map(|p| {
+                    Ok(PartUse {
+                        part_id: get_string(doc, p, k::P_PART_ID)?,
+                        location: get_string(doc, p, k::P_LOCATION)?,
+                        quantity: get_number(doc, p, k::P_QUANTITY)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, SyncError>>()?,
+        };
+        let checked = NewWorkEntry {
             text: text.clone(),
             hours,
+            parts,
         }
         .validated()
         .map_err(invalid_field)?;
@@ -334,6 +374,7 @@ fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
             at,
             text,
             hours,
+            parts: checked.parts,
         });
     }
     sort_entries(&mut out, |e| (e.at, e.id.as_str()));
@@ -406,6 +447,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Replaced the plunger".into(),
             hours: 2.5,
+            parts: vec![],
         };
         changes.push(a.add_work_entry("e-1", &entry, "second", t(2)).unwrap());
         changes.push(
@@ -436,6 +478,7 @@ mod tests {
                 &NewWorkEntry {
                     text: "Tested".into(),
                     hours: 0.5,
+                    parts: vec![],
                 },
                 "third",
                 t(12),
