@@ -3,9 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use keelson_tests::{Api, edge_config, start_edge};
+use keelson_tests::{Api, start_records_edge};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
 fn assert_error(what: &str, status: u16, expect: u16, body: &Value) {
@@ -17,13 +16,7 @@ fn assert_error(what: &str, status: u16, expect: u16, body: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_api_input_gets_clear_json_errors() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    // No device and no shore: only the API is under test.
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let anon = Api::anonymous(&edge.url);
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;

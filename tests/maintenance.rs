@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{Api, Pages, edge_config, start_edge, start_shore, wait_for};
+use keelson_tests::{
+    Api, Pages, edge_config, start_edge, start_records_edge, start_shore, wait_for,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -284,12 +286,7 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_equipment_and_work_order_pages_work_without_javascript() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Pages::login(&edge.url, "chief").await;
     let engineer = Pages::login(&edge.url, "engineer").await;
     let crew = Pages::login(&edge.url, "crew").await;
@@ -417,12 +414,7 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_readings_never_go_back_except_by_a_correction() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;
 
@@ -509,12 +501,7 @@ async fn counter_readings_never_go_back_except_by_a_correction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let engineer = Api::login(&edge.url, "engineer", "engineer").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;
@@ -669,12 +656,7 @@ async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counter_and_plan_pages_work_without_javascript() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief_api = Api::login(&edge.url, "chief", "chief").await;
     let chief = Pages::login(&edge.url, "chief").await;
     let crew = Pages::login(&edge.url, "crew").await;

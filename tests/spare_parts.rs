@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{Api, Pages, edge_config, register_vessel, start_edge, start_shore, wait_for};
+use keelson_tests::{
+    Api, Pages, edge_config, register_vessel, start_edge, start_records_edge, start_shore, wait_for,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -244,12 +246,7 @@ async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spare_part_pages_work_without_javascript() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, unused);
-    config.ingest.modbus.clear();
-    config.sync.enabled = false;
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief_api = Api::login(&edge.url, "chief", "chief").await;
     let engineer_api = Api::login(&edge.url, "engineer", "engineer").await;
     let (wo, _) = setup(&chief_api, &engineer_api).await;

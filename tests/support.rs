@@ -118,6 +118,17 @@ pub async fn start_edge(
     }
 }
 
+/// Starts an edge agent with neither sensors nor a shore, for the tests of
+/// its records, API and pages alone.
+pub async fn start_records_edge(cancel: &CancellationToken) -> TestEdge {
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, unused);
+    config.ingest.modbus.clear();
+    config.sync.enabled = false;
+    start_edge(dir, config, cancel).await
+}
+
 /// A small JSON API client.
 #[derive(Clone)]
 pub struct Api {

@@ -412,13 +412,7 @@ impl RecordTx<'_> {
 
     /// A counter as last projected, inside the transaction.
     pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
-        let json: Option<String> = self
-            .tx
-            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("counter", &j)).transpose()
+        projected(&self.tx, "counters", "counter", id)
     }
 
     fn project_work_order(&mut self, o: &WorkOrder) -> Result<(), StoreError> {
@@ -495,13 +489,7 @@ impl Db {
 
     /// A piece of equipment as last projected.
     pub fn equipment(&self, id: &str) -> Result<Option<Equipment>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM equipment WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("equipment", &j)).transpose()
+        projected(&*self.reader()?, "equipment", "equipment", id)
     }
 
     /// Every piece of equipment of a vessel (or all), in tree order: each
@@ -525,13 +513,7 @@ impl Db {
 
     /// A counter as last projected.
     pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("counter", &j)).transpose()
+        projected(&*self.reader()?, "counters", "counter", id)
     }
 
     /// Counters of a vessel (or all) and, when given, of one piece of
@@ -562,11 +544,7 @@ impl Db {
 
     /// A plan as last projected.
     pub fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM plans WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        json.map(|j| parse_json("plan", &j)).transpose()
+        projected(&*self.reader()?, "plans", "plan", id)
     }
 
     /// Every plan of a vessel (or all), by title. Their states depend on
@@ -582,13 +560,7 @@ impl Db {
 
     /// A work order as last projected.
     pub fn work_order(&self, id: &str) -> Result<Option<WorkOrder>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM work_orders WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("work order", &j)).transpose()
+        projected(&*self.reader()?, "work_orders", "work order", id)
     }
 
     /// Work orders, most recently changed first, and how many match in all
@@ -597,96 +569,48 @@ impl Db {
         &self,
         filter: &WorkOrderFilter,
     ) -> Result<(Vec<WorkOrder>, u64), StoreError> {
-        let conn = self.reader()?;
-        let limit = if filter.limit == 0 { 500 } else { filter.limit };
-        let mut stmt = conn.prepare_cached(
-            "SELECT json FROM work_orders
-             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR equipment_id = ?3)
-             ORDER BY updated_at_ms DESC, id LIMIT ?4 OFFSET ?5",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.vessel_id,
-                filter.status,
-                filter.equipment_id,
-                limit,
-                filter.offset
-            ],
-            |r| r.get::<_, String>(0),
-        )?;
-        let list = rows
-            .map(|j| parse_json("work order", &j?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM work_orders
-             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
+        projected_page(
+            &*self.reader()?,
+            ("work_orders", "work order"),
+            "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR equipment_id = ?3)",
-            params![filter.vessel_id, filter.status, filter.equipment_id],
-            |r| r.get(0),
-        )?;
-        Ok((list, total as u64))
+            "updated_at_ms DESC, id",
+            &[&filter.vessel_id, &filter.status, &filter.equipment_id],
+            (filter.limit, filter.offset),
+        )
     }
 
     /// A spare part as last projected.
     pub fn part(&self, id: &str) -> Result<Option<Part>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM parts WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        json.map(|j| parse_json("part", &j)).transpose()
+        projected(&*self.reader()?, "parts", "part", id)
     }
 
     /// Spare parts by part number, and how many match in all (for paging).
     /// The equipment filter reads each part's list of equipment from its
     /// JSON, since a part may fit several.
     pub fn list_parts(&self, filter: &PartFilter) -> Result<(Vec<Part>, u64), StoreError> {
-        let conn = self.reader()?;
-        let limit = if filter.limit == 0 { 500 } else { filter.limit };
         let search = filter.search.as_ref().map(|s| s.trim().to_lowercase());
-        let conditions = "(?1 IS NULL OR vessel_id = ?1)
+        projected_page(
+            &*self.reader()?,
+            ("parts", "part"),
+            "(?1 IS NULL OR vessel_id = ?1)
                AND (?2 IS NULL OR instr(search, ?2) > 0)
                AND (?3 = 0 OR below_minimum = 1)
-               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(json, '$.equipment_ids') WHERE value = ?4))";
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT json FROM parts WHERE {conditions} ORDER BY number, id LIMIT ?5 OFFSET ?6"
-        ))?;
-        let rows = stmt.query_map(
-            params![
-                filter.vessel_id,
-                search,
-                filter.below_minimum,
-                filter.equipment_id,
-                limit,
-                filter.offset
+               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(json, '$.equipment_ids') WHERE value = ?4))",
+            "number, id",
+            &[
+                &filter.vessel_id,
+                &search,
+                &filter.below_minimum,
+                &filter.equipment_id,
             ],
-            |r| r.get::<_, String>(0),
-        )?;
-        let list = rows
-            .map(|j| parse_json("part", &j?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM parts WHERE {conditions}"),
-            params![
-                filter.vessel_id,
-                search,
-                filter.below_minimum,
-                filter.equipment_id
-            ],
-            |r| r.get(0),
-        )?;
-        Ok((list, total as u64))
+            (filter.limit, filter.offset),
+        )
     }
 
     /// A requisition as last projected.
     pub fn requisition(&self, id: &str) -> Result<Option<Requisition>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM requisitions WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("requisition", &j)).transpose()
+        projected(&*self.reader()?, "requisitions", "requisition", id)
     }
 
     /// Requisitions, most recently changed first, and how many match in all.
@@ -694,26 +618,14 @@ impl Db {
         &self,
         filter: &RequisitionFilter,
     ) -> Result<(Vec<Requisition>, u64), StoreError> {
-        let conn = self.reader()?;
-        let limit = if filter.limit == 0 { 500 } else { filter.limit };
-        let conditions = "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)";
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT json FROM requisitions WHERE {conditions}
-             ORDER BY updated_at_ms DESC, id LIMIT ?3 OFFSET ?4"
-        ))?;
-        let rows = stmt.query_map(
-            params![filter.vessel_id, filter.status, limit, filter.offset],
-            |r| r.get::<_, String>(0),
-        )?;
-        let list = rows
-            .map(|j| parse_json("requisition", &j?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM requisitions WHERE {conditions}"),
-            params![filter.vessel_id, filter.status],
-            |r| r.get(0),
-        )?;
-        Ok((list, total as u64))
+        projected_page(
+            &*self.reader()?,
+            ("requisitions", "requisition"),
+            "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)",
+            "updated_at_ms DESC, id",
+            &[&filter.vessel_id, &filter.status],
+            (filter.limit, filter.offset),
+        )
     }
 
     /// Faults, most recently changed first.
@@ -810,6 +722,52 @@ impl Db {
         })?;
         Ok((records as u64, changes as u64))
     }
+}
+
+/// One record of the projection `table`, read back from its JSON; `what`
+/// names the kind in errors.
+fn projected<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    table: &str,
+    what: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let json: Option<String> = conn
+        .prepare_cached(&format!("SELECT json FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    json.map(|j| parse_json(what, &j)).transpose()
+}
+
+/// One page of the projection `table` where `conditions` hold, in
+/// `order`, and how many rows match in all (for paging). The conditions'
+/// parameters come first, then the page's limit and offset.
+fn projected_page<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    (table, what): (&str, &str),
+    conditions: &str,
+    order: &str,
+    params: &[&dyn rusqlite::ToSql],
+    (limit, offset): (u32, u32),
+) -> Result<(Vec<T>, u64), StoreError> {
+    let limit = if limit == 0 { 500 } else { limit };
+    let n = params.len();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT json FROM {table} WHERE {conditions} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+        n + 1,
+        n + 2
+    ))?;
+    let mut all: Vec<&dyn rusqlite::ToSql> = params.to_vec();
+    all.push(&limit);
+    all.push(&offset);
+    let list = stmt
+        .query_map(all.as_slice(), |r| r.get::<_, String>(0))?
+        .map(|j| parse_json(what, &j?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE {conditions}"))?
+        .query_row(params, |r| r.get(0))?;
+    Ok((list, total as u64))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {

@@ -115,6 +115,7 @@ mod key {
     pub(super) const REPORTER: &str = "reporter";
     pub(super) const CREATED_AT: &str = "created_at";
     pub(super) const UPDATED_AT: &str = "updated_at";
+    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const COMMENTS: &str = "comments";
     pub(super) const C_ID: &str = "id";
     pub(super) const C_AUTHOR: &str = "author";
@@ -564,13 +565,10 @@ impl RecordDoc {
     /// limits. Any failure is [`SyncError::Malformed`]. Comments come sorted
     /// by time, then id, so every site shows the same order.
     pub fn to_fault(&self) -> Result<Fault, SyncError> {
-        match self.to_record()? {
-            Record::Fault(f) => Ok(f),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {FAULT_KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(FAULT_KIND, |r| match r {
+            Record::Fault(f) => Some(f),
+            _ => None,
+        })
     }
 
     /// The record's kind as its root says, unchecked.
@@ -682,6 +680,55 @@ impl RecordDoc {
             created_at,
             updated_at,
             comments,
+        })
+    }
+
+    /// Creates the document of a new record of `layout` (its kind and
+    /// schema) with the caller's actor, as one change by `author`: the
+    /// root's identity, what `fields` writes, then who created it and when.
+    /// Every kind but the fault, which names its reporter instead, is
+    /// created through here.
+    fn create_as(
+        actor: &[u8],
+        layout: (&'static str, u64),
+        id: &str,
+        vessel_id: &str,
+        author: &str,
+        now: DateTime<Utc>,
+        fields: impl FnOnce(&mut AutoCommit) -> Result<(), AutomergeError>,
+    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
+        validate_record_id("id", id)?;
+        validate_vessel_id(vessel_id)?;
+        validate_person("author", author)?;
+        let (kind, schema) = layout;
+        let at = ScalarValue::Timestamp(now.timestamp_millis());
+        let mut doc = RecordDoc {
+            doc: AutoCommit::new(),
+        };
+        doc.set_actor(actor)?;
+        let change = doc.transact(author, now, |d| {
+            d.put(ROOT, key::KIND, kind)?;
+            d.put(ROOT, key::SCHEMA, schema)?;
+            d.put(ROOT, key::ID, id)?;
+            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+            fields(d)?;
+            d.put(ROOT, key::CREATED_BY, author)?;
+            d.put(ROOT, key::CREATED_AT, at.clone())?;
+            d.put(ROOT, key::UPDATED_AT, at)?;
+            Ok(())
+        })?;
+        let change = change
+            .ok_or_else(|| SyncError::Internal(format!("creating a {kind} wrote nothing")))?;
+        Ok((doc, change))
+    }
+
+    /// The record as `pick` takes it out of [`Record`]; a record of another
+    /// kind than `kind` is malformed for the caller.
+    fn to_kind<T>(&self, kind: &str, pick: fn(Record) -> Option<T>) -> Result<T, SyncError> {
+        let record = self.to_record()?;
+        let got = record.kind();
+        pick(record).ok_or_else(|| {
+            SyncError::malformed(format!("record: kind is {got:?}, expected {kind:?}"))
         })
     }
 
@@ -807,6 +854,32 @@ fn ensure_new_entry<'a>(
 /// differs between sites after a merge, this order does not.
 fn sort_entries<T>(entries: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, &str)) {
     entries.sort_by(|a, b| key(a).cmp(&key(b)));
+}
+
+/// What the root of every kind but the fault holds besides its fields.
+struct Header {
+    id: String,
+    vessel_id: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Reads and checks a record's identity and who created it and when.
+fn read_header(d: &AutoCommit) -> Result<Header, SyncError> {
+    let id = get_string(d, &ROOT, key::ID)?;
+    validate_record_id("id", &id).map_err(invalid_field)?;
+    let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
+    validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+    let created_by = get_string(d, &ROOT, key::CREATED_BY)?;
+    validate_person("created_by", &created_by).map_err(invalid_field)?;
+    Ok(Header {
+        id,
+        vessel_id,
+        created_by,
+        created_at: get_time(d, &ROOT, key::CREATED_AT)?,
+        updated_at: get_latest_time(d, key::UPDATED_AT)?,
+    })
 }
 
 /// The `updated_at` to write with an edit made at `now`. It never moves

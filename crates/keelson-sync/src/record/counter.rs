@@ -24,8 +24,8 @@
 //! the times said.
 
 use super::{
-    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_string, get_time, invalid_field,
-    key, list_maps, random_actor, sort_entries, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_number, get_string, get_time, invalid_field, list_maps,
+    random_actor, read_header, sort_entries, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
@@ -34,7 +34,6 @@ use chrono::{DateTime, Utc};
 use keelson_model::counter::{current_total, validate_total};
 use keelson_model::{
     Correction, Counter, NewCorrection, NewCounter, Reading, ReadingSource, SensorRule,
-    validate_vessel_id,
 };
 
 /// The `kind` of a counter document.
@@ -51,7 +50,6 @@ mod k {
     pub(super) const SENSOR_THRESHOLD: &str = "sensor_threshold";
     pub(super) const READINGS: &str = "readings";
     pub(super) const CORRECTIONS: &str = "corrections";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AT: &str = "at";
     pub(super) const E_VALUE: &str = "value";
@@ -82,25 +80,13 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
         let (tag, threshold) = match &new.sensor {
             Some(rule) => (rule.tag.as_str(), rule.threshold),
             None => ("", 0.0),
         };
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
             d.put(ROOT, k::NAME, new.name.as_str())?;
             d.put(ROOT, k::UNIT, new.unit.as_str())?;
@@ -109,25 +95,16 @@ impl RecordDoc {
             d.put(ROOT, k::SENSOR_THRESHOLD, threshold)?;
             d.put_object(ROOT, k::READINGS, ObjType::List)?;
             d.put_object(ROOT, k::CORRECTIONS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating a counter wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Counter`]; fails unless it is one.
     pub fn to_counter(&self) -> Result<Counter, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Counter(c) => Ok(c),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Counter(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Appends a reading of `value` from `source` as `author`. Whether the
@@ -202,10 +179,7 @@ impl RecordDoc {
 
     pub(super) fn read_counter(&self) -> Result<Counter, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
         let name = get_string(d, &ROOT, k::NAME)?;
@@ -230,14 +204,10 @@ impl RecordDoc {
         .map_err(invalid_field)?;
         let readings = read_readings(d)?;
         let corrections = read_corrections(d)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
-        let (total, total_at) = current_total(start_total, created_at, &readings, &corrections);
+        let (total, total_at) = current_total(start_total, h.created_at, &readings, &corrections);
         Ok(Counter {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             equipment_id,
             name: checked.name,
             unit: checked.unit,
@@ -247,9 +217,9 @@ impl RecordDoc {
             corrections,
             total,
             total_at,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }

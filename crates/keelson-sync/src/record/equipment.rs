@@ -19,18 +19,15 @@
 //! both meant, where two rewritten lists would interleave or duplicate.
 
 use super::{
-    RecordDoc, get_latest_time, get_string, get_time, invalid_field, key, random_actor, root_set,
-    set_changes, updated_at_after, validate_person, validate_record_id,
+    RecordDoc, get_string, invalid_field, key, random_actor, read_header, root_set, set_changes,
+    updated_at_after, validate_person,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
+use automerge::{ObjType, ROOT};
 use chrono::{DateTime, Utc};
 use keelson_model::equipment::{parent_code, validate_code, validate_tags};
-use keelson_model::{
-    Criticality, Equipment, EquipmentPatch, Level, NewEquipment, ValidationError,
-    validate_vessel_id,
-};
+use keelson_model::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment, ValidationError};
 
 /// The `kind` of an equipment document.
 pub const KIND: &str = "equipment";
@@ -46,7 +43,6 @@ mod k {
     pub(super) const MODEL: &str = "model";
     pub(super) const SERIAL: &str = "serial";
     pub(super) const TAGS: &str = "tags";
-    pub(super) const CREATED_BY: &str = "created_by";
 }
 
 impl RecordDoc {
@@ -72,20 +68,8 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::CODE, new.code.as_str())?;
             d.put(ROOT, k::NAME, new.name.as_str())?;
             d.put(ROOT, k::LEVEL, new.level.as_str())?;
@@ -97,25 +81,16 @@ impl RecordDoc {
             for t in &new.tags {
                 d.put(&tags, t.as_str(), true)?;
             }
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating equipment wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as [`Equipment`]; fails unless it is one.
     pub fn to_equipment(&self) -> Result<Equipment, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Equipment(e) => Ok(e),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Equipment(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -174,10 +149,7 @@ impl RecordDoc {
 
     pub(super) fn read_equipment(&self) -> Result<Equipment, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let code = get_string(d, &ROOT, k::CODE)?;
         validate_code(&code).map_err(invalid_field)?;
         let level = get_string(d, &ROOT, k::LEVEL)?
@@ -201,13 +173,9 @@ impl RecordDoc {
         .validated()
         .map_err(invalid_field)?;
         let tags = validate_tags(&root_set(d, k::TAGS)?.1).map_err(invalid_field)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         Ok(Equipment {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             parent_code: parent_code(&code).map(str::to_owned),
             code,
             name,
@@ -217,9 +185,9 @@ impl RecordDoc {
             model,
             serial,
             tags,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }
@@ -228,6 +196,7 @@ impl RecordDoc {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use automerge::AutoCommit;
     use chrono::TimeZone;
 
     fn t(secs: i64) -> DateTime<Utc> {

@@ -25,8 +25,8 @@
 //! the other merge into the set both meant.
 
 use super::{
-    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_string, get_time,
-    invalid_field, key, list_maps, random_actor, root_set, set_changes, sort_entries,
+    RecordDoc, ensure_new_entry, get_number, get_optional, get_string, get_time, invalid_field,
+    key, list_maps, random_actor, read_header, root_set, set_changes, sort_entries,
     updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
@@ -34,9 +34,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::part::{stock_levels, total_stock, validate_quantity};
-use keelson_model::{
-    Movement, MovementKind, NewMovement, NewPart, Part, PartPatch, validate_vessel_id,
-};
+use keelson_model::{Movement, MovementKind, NewMovement, NewPart, Part, PartPatch};
 
 /// The `kind` of a part document.
 pub const KIND: &str = "part";
@@ -53,7 +51,6 @@ mod k {
     pub(super) const EQUIPMENT_IDS: &str = "equipment_ids";
     pub(super) const LOCATIONS: &str = "locations";
     pub(super) const MOVEMENTS: &str = "movements";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AT: &str = "at";
     pub(super) const E_LOCATION: &str = "location";
@@ -86,20 +83,8 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::NUMBER, new.number.as_str())?;
             d.put(ROOT, k::NAME, new.name.as_str())?;
             d.put(ROOT, k::MAKER, new.maker.as_str())?;
@@ -115,25 +100,16 @@ impl RecordDoc {
                 d.put(&locations, l.as_str(), true)?;
             }
             d.put_object(ROOT, k::MOVEMENTS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating a part wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Part`]; fails unless it is one.
     pub fn to_part(&self) -> Result<Part, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Part(p) => Ok(p),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Part(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -227,10 +203,7 @@ impl RecordDoc {
 
     pub(super) fn read_part(&self) -> Result<Part, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         // The creation validator holds the model's rules for every field.
         let checked = NewPart {
             number: get_string(d, &ROOT, k::NUMBER)?,
@@ -250,13 +223,9 @@ impl RecordDoc {
         let movements = read_movements(d)?;
         let stock = stock_levels(&checked.locations, &movements);
         let total = total_stock(&stock);
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         Ok(Part {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             number: checked.number,
             name: checked.name,
             maker: checked.maker,
@@ -269,9 +238,9 @@ impl RecordDoc {
             movements,
             stock,
             total,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }

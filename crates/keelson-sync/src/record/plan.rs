@@ -25,8 +25,8 @@
 //! same plan's work orders on two sites are rare, and the later write wins.
 
 use super::{
-    RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_scalar, get_string,
-    get_time, invalid_field, key, list_maps, random_actor, sort_entries, updated_at_after,
+    RecordDoc, ensure_new_entry, get_number, get_optional, get_scalar, get_string, get_time,
+    invalid_field, key, list_maps, random_actor, read_header, sort_entries, updated_at_after,
     validate_person, validate_record_id,
 };
 use crate::SyncError;
@@ -34,7 +34,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::plan::check_intervals;
-use keelson_model::{NewPlan, NewPostponement, Plan, PlanPatch, Postponement, validate_vessel_id};
+use keelson_model::{NewPlan, NewPostponement, Plan, PlanPatch, Postponement};
 
 /// The `kind` of a plan document.
 pub const KIND: &str = "plan";
@@ -53,7 +53,6 @@ mod k {
     pub(super) const LAST_DONE_AT: &str = "last_done_at";
     pub(super) const LAST_DONE_HOURS: &str = "last_done_hours";
     pub(super) const POSTPONEMENTS: &str = "postponements";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AT: &str = "at";
     pub(super) const E_UNTIL_DATE: &str = "until_date";
@@ -90,23 +89,12 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
         if let Some(c) = &new.counter_id {
             validate_record_id("counter_id", c)?;
         }
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
             d.put(ROOT, k::COUNTER_ID, new.counter_id.as_deref().unwrap_or(""))?;
             d.put(ROOT, k::TITLE, new.title.as_str())?;
@@ -124,25 +112,16 @@ impl RecordDoc {
                 d.put(ROOT, k::LAST_DONE_HOURS, h)?;
             }
             d.put_object(ROOT, k::POSTPONEMENTS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, ts(now))?;
-            d.put(ROOT, key::UPDATED_AT, ts(now))?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating a plan wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Plan`]; fails unless it is one.
     pub fn to_plan(&self) -> Result<Plan, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Plan(p) => Ok(p),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Plan(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -275,10 +254,7 @@ impl RecordDoc {
 
     pub(super) fn read_plan(&self) -> Result<Plan, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
         let counter_id = Some(get_string(d, &ROOT, k::COUNTER_ID)?).filter(|c| !c.is_empty());
@@ -307,13 +283,9 @@ impl RecordDoc {
         .validated()
         .map_err(invalid_field)?;
         let postponements = read_postponements(d)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         Ok(Plan {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             equipment_id,
             title: checked.title,
             instructions: checked.instructions,
@@ -325,9 +297,9 @@ impl RecordDoc {
             last_done_at,
             last_done_hours,
             postponements,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }

@@ -19,17 +19,16 @@
 //! list: a concurrent edit cannot take a submission back.
 
 use super::{
-    RecordDoc, get_latest_time, get_number, get_string, get_time, invalid_field, key, list_maps,
-    random_actor, sort_entries, updated_at_after, validate_person, validate_record_id,
+    RecordDoc, get_number, get_string, get_time, invalid_field, key, list_maps, random_actor,
+    read_header, sort_entries, updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, Utc};
 use keelson_model::part::validate_lines;
 use keelson_model::{
     NewRequisition, Requisition, RequisitionLine, RequisitionPatch, RequisitionStatus, Submission,
-    validate_vessel_id,
 };
 
 /// The `kind` of a requisition document.
@@ -41,7 +40,6 @@ mod k {
     pub(super) const NOTE: &str = "note";
     pub(super) const LINES: &str = "lines";
     pub(super) const SUBMISSIONS: &str = "submissions";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_BY: &str = "by";
     pub(super) const E_AT: &str = "at";
@@ -70,48 +68,27 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         for l in &new.lines {
             validate_record_id("lines", &l.part_id)?;
         }
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::NOTE, new.note.as_str())?;
             let lines = d.put_object(ROOT, k::LINES, ObjType::Map)?;
             for l in &new.lines {
                 d.put(&lines, l.part_id.as_str(), l.quantity)?;
             }
             d.put_object(ROOT, k::SUBMISSIONS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             Ok(())
-        })?;
-        let change = change
-            .ok_or_else(|| SyncError::Internal("creating a requisition wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Requisition`]; fails unless it is one.
     pub fn to_requisition(&self) -> Result<Requisition, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Requisition(r) => Ok(r),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Requisition(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when it
@@ -192,10 +169,7 @@ impl RecordDoc {
 
     pub(super) fn read_requisition(&self) -> Result<Requisition, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let lines_obj = match d.get(ROOT, k::LINES) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
             _ => return Err(SyncError::malformed("requisition: lines is not a map")),
@@ -224,13 +198,9 @@ impl RecordDoc {
             submissions.push(Submission { id, by, at });
         }
         sort_entries(&mut submissions, |s| (s.at, s.id.as_str()));
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         Ok(Requisition {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             status: if submissions.is_empty() {
                 RequisitionStatus::Draft
             } else {
@@ -239,9 +209,9 @@ impl RecordDoc {
             note: checked.note,
             lines: checked.lines,
             submissions,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }

@@ -30,8 +30,8 @@
 //! merge instead of one total overwriting the other.
 
 use super::{
-    Entry, RecordDoc, ensure_new_entry, get_latest_time, get_number, get_optional, get_string,
-    get_time, invalid_field, key, list_maps, random_actor, read_comments, sort_entries,
+    Entry, RecordDoc, ensure_new_entry, get_number, get_optional, get_string, get_time,
+    invalid_field, key, list_maps, random_actor, read_comments, read_header, sort_entries,
     updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 use keelson_model::work_order::validate_hours;
 use keelson_model::{
     NewSignOff, NewWorkEntry, NewWorkOrder, PartUse, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
-    WorkStatus, validate_vessel_id,
+    WorkStatus,
 };
 
 /// The `kind` of a work-order document.
@@ -59,7 +59,6 @@ mod k {
     pub(super) const WORK_DONE: &str = "work_done";
     pub(super) const ENTRIES: &str = "entries";
     pub(super) const SIGN_OFFS: &str = "sign_offs";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AUTHOR: &str = "author";
     pub(super) const E_TEXT: &str = "text";
@@ -95,24 +94,12 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
         if let Some(plan) = &new.plan_id {
             validate_record_id("plan_id", plan)?;
         }
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::TITLE, new.title.as_str())?;
             d.put(ROOT, k::DESCRIPTION, new.description.as_str())?;
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
@@ -126,26 +113,17 @@ impl RecordDoc {
             d.put(ROOT, k::WORK_DONE, "")?;
             d.put_object(ROOT, k::ENTRIES, ObjType::List)?;
             d.put_object(ROOT, k::SIGN_OFFS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             d.put_object(ROOT, key::COMMENTS, ObjType::List)?;
             Ok(())
-        })?;
-        let change = change
-            .ok_or_else(|| SyncError::Internal("creating a work order wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`WorkOrder`]; fails unless it is one.
     pub fn to_work_order(&self) -> Result<WorkOrder, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::WorkOrder(w) => Ok(w),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::WorkOrder(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -276,10 +254,7 @@ impl RecordDoc {
 
     pub(super) fn read_work_order(&self) -> Result<WorkOrder, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let title = get_string(d, &ROOT, k::TITLE)?;
         let description = get_string(d, &ROOT, k::DESCRIPTION)?;
         let assignee = get_string(d, &ROOT, k::ASSIGNEE)?;
@@ -304,10 +279,6 @@ impl RecordDoc {
         if let Some(plan) = &plan_id {
             validate_record_id("plan_id", plan).map_err(invalid_field)?;
         }
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         let entries = read_entries(d)?;
         let sign_offs = read_sign_offs(d)?;
         let hours_spent = entries.iter().map(|e| e.hours).sum();
@@ -317,8 +288,8 @@ impl RecordDoc {
             WorkStatus::SignedOff
         };
         Ok(WorkOrder {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             title,
             equipment_id,
             plan_id,
@@ -329,9 +300,9 @@ impl RecordDoc {
             hours_spent,
             entries,
             sign_offs,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
             comments: read_comments(d)?,
         })
     }
