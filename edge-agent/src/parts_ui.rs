@@ -133,12 +133,7 @@ async fn parts_page(
             @if let Some(e) = &error { p.flash.error role="alert" { (e.public_detail()) } }
             form.stack method="post" action="/parts" {
                 label { "Part number" input name="number" required maxlength="100"; }
-                label { "Name" input name="name" required maxlength="200"; }
-                label { "Maker" input name="maker" maxlength="100"; }
-                label { "Maker's reference" input name="maker_ref" maxlength="100"; }
-                label { "Unit (pcs, l, kg, m …)" input name="unit" required maxlength="100" value="pcs"; }
-                label { "Minimum stock" input name="min_stock" inputmode="decimal" value="0"; }
-                label { "Storage locations (one a line)" textarea name="locations" rows="3" {} }
+                (part_inputs(None))
                 label { "Fits equipment"
                     select name="equipment_id" {
                         option value="" { "—" }
@@ -168,10 +163,23 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The add-part form as posted.
+/// The inputs of a part's fields the add and edit forms share, filled from
+/// `part` when editing.
+fn part_inputs(part: Option<&Part>) -> Markup {
+    html! {
+        label { "Name" input name="name" required maxlength="200" value=[part.map(|p| &p.name)]; }
+        label { "Maker" input name="maker" maxlength="100" value=[part.map(|p| &p.maker)]; }
+        label { "Maker's reference" input name="maker_ref" maxlength="100" value=[part.map(|p| &p.maker_ref)]; }
+        label { "Unit (pcs, l, kg, m …)" input name="unit" required maxlength="100" value=(part.map_or("pcs", |p| p.unit.as_str())); }
+        label { "Minimum stock" input name="min_stock" inputmode="decimal" value=(qty(part.map_or(0.0, |p| p.min_stock))); }
+        label { "Storage locations (one a line)" textarea name="locations" rows="3" { (part.map(|p| p.locations.join("\n")).unwrap_or_default()) } }
+    }
+}
+
+/// The part's fields as the add and edit forms post them; numbers come as
+/// text so a bad one gets a clear answer.
 #[derive(Debug, Deserialize)]
-struct PartForm {
-    number: String,
+struct PartFields {
     name: String,
     #[serde(default)]
     maker: String,
@@ -181,8 +189,31 @@ struct PartForm {
     min_stock: String,
     #[serde(default)]
     locations: String,
+}
+
+impl PartFields {
+    /// Every field as a patch (the equipment is not on these forms).
+    fn patch(self) -> Result<PartPatch, AppError> {
+        Ok(PartPatch {
+            min_stock: Some(parse_qty("min_stock", &self.min_stock)?),
+            locations: Some(lines_of(&self.locations)),
+            name: Some(self.name),
+            maker: Some(self.maker),
+            maker_ref: Some(self.maker_ref),
+            unit: Some(self.unit),
+            equipment_ids: None,
+        })
+    }
+}
+
+/// The add-part form as posted.
+#[derive(Debug, Deserialize)]
+struct PartForm {
+    number: String,
     #[serde(default)]
     equipment_id: String,
+    #[serde(flatten)]
+    fields: PartFields,
 }
 
 async fn create_part(
@@ -191,18 +222,19 @@ async fn create_part(
     Form(form): Form<PartForm>,
 ) -> Response {
     let created = async {
+        let fields = form.fields.patch()?;
         let new = NewPart {
             number: form.number,
-            name: form.name,
-            maker: form.maker,
-            maker_ref: form.maker_ref,
-            unit: form.unit,
+            name: fields.name.unwrap_or_default(),
+            maker: fields.maker.unwrap_or_default(),
+            maker_ref: fields.maker_ref.unwrap_or_default(),
+            unit: fields.unit.unwrap_or_default(),
             equipment_ids: Some(form.equipment_id)
                 .filter(|e| !e.is_empty())
                 .into_iter()
                 .collect(),
-            min_stock: parse_qty("min_stock", &form.min_stock)?,
-            locations: lines_of(&form.locations),
+            min_stock: fields.min_stock.unwrap_or_default(),
+            locations: fields.locations.unwrap_or_default(),
         };
         add_part(&state, &user, new).await
     }
@@ -331,12 +363,7 @@ async fn part_view(
         @if may_manage {
             h2 { "Edit" }
             form.stack method="post" action={ (base) "/edit" } {
-                label { "Name" input name="name" required maxlength="200" value=(p.name); }
-                label { "Maker" input name="maker" maxlength="100" value=(p.maker); }
-                label { "Maker's reference" input name="maker_ref" maxlength="100" value=(p.maker_ref); }
-                label { "Unit" input name="unit" required maxlength="100" value=(p.unit); }
-                label { "Minimum stock" input name="min_stock" inputmode="decimal" value=(qty(p.min_stock)); }
-                label { "Storage locations (one a line)" textarea name="locations" rows="3" { (p.locations.join("\n")) } }
+                (part_inputs(Some(&p)))
                 div { button type="submit" { "Save" } }
             }
         }
@@ -378,36 +405,14 @@ async fn add_movement(
     }
 }
 
-/// The edit form as posted.
-#[derive(Debug, Deserialize)]
-struct PartEditForm {
-    name: String,
-    #[serde(default)]
-    maker: String,
-    #[serde(default)]
-    maker_ref: String,
-    unit: String,
-    min_stock: String,
-    #[serde(default)]
-    locations: String,
-}
-
 async fn update_part(
     State(state): State<EdgeState>,
     PageUser(user): PageUser,
     Path(id): Path<String>,
-    Form(form): Form<PartEditForm>,
+    Form(form): Form<PartFields>,
 ) -> Response {
     let done = async {
-        let patch = PartPatch {
-            name: Some(form.name),
-            maker: Some(form.maker),
-            maker_ref: Some(form.maker_ref),
-            unit: Some(form.unit),
-            min_stock: Some(parse_qty("min_stock", &form.min_stock)?),
-            locations: Some(lines_of(&form.locations)),
-            equipment_ids: None,
-        };
+        let patch = form.patch()?;
         edit_part(&state, &user, id.clone(), patch).await
     }
     .await;

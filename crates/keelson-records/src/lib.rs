@@ -19,7 +19,7 @@ pub mod part;
 pub mod plan;
 pub mod work_order;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keelson_model::{
     Fault, FaultPatch, HistoryEntry, NewFault, Record, Role, Status, ValidationError,
     fault::validate_comment,
@@ -112,21 +112,20 @@ pub fn create_fault(
     reporter: &str,
 ) -> Result<Fault, RecordError> {
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = RecordDoc::create_fault_as(
-        db.session_actor(),
-        &id,
-        vessel_id,
-        &new,
-        reporter,
-        Utc::now(),
-    )
-    .map_err(RecordError::from_codec)?;
-    db.transact(|tx| match write_local(tx, &id, &mut doc, vec![change])? {
-        Record::Fault(f) => Ok(f),
-        _ => Err(RecordError::Sync(SyncError::Internal(
-            "a new fault reads as another kind".into(),
-        ))),
+    db.transact(|tx| {
+        match write_new(
+            tx,
+            RecordDoc::create_fault_as,
+            vessel_id,
+            &new,
+            reporter,
+            Utc::now(),
+        )? {
+            Record::Fault(f) => Ok(f),
+            _ => Err(RecordError::Sync(SyncError::Internal(
+                "a new fault reads as another kind".into(),
+            ))),
+        }
     })
 }
 
@@ -485,6 +484,27 @@ fn load_fault(tx: &RecordTx<'_>, id: &str) -> Result<(RecordDoc, Fault), RecordE
         (doc, Record::Fault(f)) => Ok((doc, f)),
         _ => Err(RecordError::NotFound),
     }
+}
+
+/// The codec's constructor of a kind: actor, id, vessel, what to create,
+/// author, time.
+type Create<N> =
+    fn(&[u8], &str, &str, &N, &str, DateTime<Utc>) -> Result<(RecordDoc, Vec<u8>), SyncError>;
+
+/// Creates a record of `vessel_id` with `create` under a new id, with this
+/// handle's actor, and writes it: the one creation path of every kind.
+pub(crate) fn write_new<N>(
+    tx: &mut RecordTx<'_>,
+    create: Create<N>,
+    vessel_id: &str,
+    new: &N,
+    author: &str,
+    now: DateTime<Utc>,
+) -> Result<Record, RecordError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (mut doc, change) =
+        create(tx.actor(), &id, vessel_id, new, author, now).map_err(RecordError::from_codec)?;
+    write_local(tx, &id, &mut doc, vec![change])
 }
 
 /// Loads a record of `kind` for a local edit, with this handle's actor. A

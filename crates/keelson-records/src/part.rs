@@ -4,7 +4,9 @@
 //! never takes a location's stock below zero.
 
 use crate::counter::check_equipment;
-use crate::{Actor, PART, REQUISITION, RecordError, forbid_unless, load_kind, write_local};
+use crate::{
+    Actor, PART, REQUISITION, RecordError, forbid_unless, load_kind, write_local, write_new,
+};
 use chrono::Utc;
 use keelson_model::{
     MovementKind, NewMovement, NewPart, NewRequisition, Part, PartPatch, PartUse, Record,
@@ -25,7 +27,6 @@ pub fn create_part(
 ) -> Result<Part, RecordError> {
     forbid_unless(actor.role.may_manage_parts(), NEEDS_CHIEF)?;
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         if tx.part_by_number(vessel_id, &new.number)?.is_some() {
             return Err(RecordError::Conflict(format!(
@@ -36,16 +37,14 @@ pub fn create_part(
         for e in &new.equipment_ids {
             check_equipment(tx, vessel_id, e)?;
         }
-        let (mut doc, change) = RecordDoc::create_part_as(
-            db.session_actor(),
-            &id,
+        as_part(write_new(
+            tx,
+            RecordDoc::create_part_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_part(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 
@@ -173,7 +172,7 @@ pub fn create_requisition(
     let new = new.validated()?;
     db.transact(|tx| {
         check_lines(tx, vessel_id, &new.lines)?;
-        write_new_requisition(db, tx, vessel_id, &new, actor)
+        write_requisition(tx, vessel_id, &new, actor)
     })
 }
 
@@ -206,28 +205,24 @@ pub fn draft_from_minimum(
             lines,
         }
         .validated()?;
-        write_new_requisition(db, tx, vessel_id, &new, actor)
+        write_requisition(tx, vessel_id, &new, actor)
     })
 }
 
-fn write_new_requisition(
-    db: &Db,
+fn write_requisition(
     tx: &mut RecordTx<'_>,
     vessel_id: &str,
     new: &NewRequisition,
     actor: &Actor,
 ) -> Result<Requisition, RecordError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = RecordDoc::create_requisition_as(
-        db.session_actor(),
-        &id,
+    as_requisition(write_new(
+        tx,
+        RecordDoc::create_requisition_as,
         vessel_id,
         new,
         &actor.name,
         Utc::now(),
-    )
-    .map_err(RecordError::from_codec)?;
-    as_requisition(write_local(tx, &id, &mut doc, vec![change])?)
+    )?)
 }
 
 /// Edits a draft requisition's note or lines.

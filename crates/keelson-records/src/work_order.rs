@@ -4,7 +4,7 @@
 
 use crate::{
     Actor, EQUIPMENT, RecordError, WORK_ORDER, comment_record, forbid_unless, load_kind,
-    write_local,
+    write_local, write_new,
 };
 use chrono::Utc;
 use keelson_model::{
@@ -24,7 +24,6 @@ pub fn create_work_order(
 ) -> Result<WorkOrder, RecordError> {
     forbid_unless(actor.role.may_work_orders(), NEEDS_ENGINEER)?;
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         match tx.load(&new.equipment_id)? {
             Some(e) if e.kind == EQUIPMENT && e.vessel_id == vessel_id => {}
@@ -36,16 +35,14 @@ pub fn create_work_order(
                 .into());
             }
         }
-        let (mut doc, change) = RecordDoc::create_work_order_as(
-            db.session_actor(),
-            &id,
+        as_work_order(write_new(
+            tx,
+            RecordDoc::create_work_order_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_work_order(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 

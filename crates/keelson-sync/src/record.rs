@@ -1075,6 +1075,15 @@ fn root_set(doc: &AutoCommit, name: &str) -> Result<(ObjId, Vec<String>), SyncEr
     }
 }
 
+/// Writes a new set (a map of key to `true`) as the root's `name`.
+fn put_set(d: &mut AutoCommit, name: &str, items: &[String]) -> Result<(), AutomergeError> {
+    let set = d.put_object(ROOT, name, ObjType::Map)?;
+    for i in items {
+        d.put(&set, i.as_str(), true)?;
+    }
+    Ok(())
+}
+
 /// What a patch does to a set: the entries it adds and the ones it
 /// removes.
 #[derive(Debug, Default)]

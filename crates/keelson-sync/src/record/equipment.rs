@@ -19,12 +19,12 @@
 //! both meant, where two rewritten lists would interleave or duplicate.
 
 use super::{
-    RecordDoc, get_string, invalid_field, key, random_actor, read_header, root_set, set_changes,
-    updated_at_after, validate_person,
+    RecordDoc, get_string, invalid_field, key, put_set, random_actor, read_header, root_set,
+    set_changes, updated_at_after, validate_person,
 };
 use crate::SyncError;
+use automerge::ROOT;
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ROOT};
 use chrono::{DateTime, Utc};
 use keelson_model::equipment::{parent_code, validate_code, validate_tags};
 use keelson_model::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment, ValidationError};
@@ -77,10 +77,7 @@ impl RecordDoc {
             d.put(ROOT, k::MAKER, new.maker.as_str())?;
             d.put(ROOT, k::MODEL, new.model.as_str())?;
             d.put(ROOT, k::SERIAL, new.serial.as_str())?;
-            let tags = d.put_object(ROOT, k::TAGS, ObjType::Map)?;
-            for t in &new.tags {
-                d.put(&tags, t.as_str(), true)?;
-            }
+            put_set(d, k::TAGS, &new.tags)?;
             Ok(())
         })
     }

@@ -26,8 +26,8 @@
 
 use super::{
     RecordDoc, ensure_new_entry, get_number, get_optional, get_string, get_time, invalid_field,
-    key, list_maps, random_actor, read_header, root_set, set_changes, sort_entries,
-    updated_at_after, validate_person, validate_record_id,
+    key, list_maps, put_set, read_header, root_set, set_changes, sort_entries, updated_at_after,
+    validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
@@ -62,19 +62,8 @@ mod k {
 }
 
 impl RecordDoc {
-    /// Creates the document of a new part with a fresh random actor.
-    pub fn create_part(
-        id: &str,
-        vessel_id: &str,
-        new: &NewPart,
-        author: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        Self::create_part_as(random_actor()?.to_bytes(), id, vessel_id, new, author, now)
-    }
-
-    /// [`RecordDoc::create_part`] with a caller-chosen actor, under the
-    /// conditions listed on [`RecordDoc::set_actor`].
+    /// Creates the document of a new part with the caller's actor (see
+    /// [`RecordDoc::set_actor`]).
     pub fn create_part_as(
         actor: &[u8],
         id: &str,
@@ -91,14 +80,8 @@ impl RecordDoc {
             d.put(ROOT, k::MAKER_REF, new.maker_ref.as_str())?;
             d.put(ROOT, k::UNIT, new.unit.as_str())?;
             d.put(ROOT, k::MIN_STOCK, new.min_stock)?;
-            let equipment = d.put_object(ROOT, k::EQUIPMENT_IDS, ObjType::Map)?;
-            for e in &new.equipment_ids {
-                d.put(&equipment, e.as_str(), true)?;
-            }
-            let locations = d.put_object(ROOT, k::LOCATIONS, ObjType::Map)?;
-            for l in &new.locations {
-                d.put(&locations, l.as_str(), true)?;
-            }
+            put_set(d, k::EQUIPMENT_IDS, &new.equipment_ids)?;
+            put_set(d, k::LOCATIONS, &new.locations)?;
             d.put_object(ROOT, k::MOVEMENTS, ObjType::List)?;
             Ok(())
         })
@@ -331,7 +314,7 @@ mod tests {
     #[test]
     fn concurrent_movements_both_count() {
         let (mut a, create) =
-            RecordDoc::create_part("p-1", "imo9321483", &new(), "chief", t(0)).unwrap();
+            RecordDoc::create_part_as(b"ship", "p-1", "imo9321483", &new(), "chief", t(0)).unwrap();
         let p = a.to_part().unwrap();
         assert_eq!((p.total, p.below_minimum), (0.0, true));
         let mut b = RecordDoc::from_changes(&[create]).unwrap();
@@ -363,7 +346,7 @@ mod tests {
     #[test]
     fn sets_merge_and_patches_write_only_what_differs() {
         let (mut a, _) =
-            RecordDoc::create_part("p-1", "imo9321483", &new(), "chief", t(0)).unwrap();
+            RecordDoc::create_part_as(b"ship", "p-1", "imo9321483", &new(), "chief", t(0)).unwrap();
         let patch = PartPatch {
             locations: Some(vec!["ER store shelf 3".into(), "Bosun store".into()]),
             min_stock: Some(4.0),

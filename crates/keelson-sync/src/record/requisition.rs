@@ -19,8 +19,8 @@
 //! list: a concurrent edit cannot take a submission back.
 
 use super::{
-    RecordDoc, get_number, get_string, get_time, invalid_field, key, list_maps, random_actor,
-    read_header, sort_entries, updated_at_after, validate_person, validate_record_id,
+    RecordDoc, get_number, get_string, get_time, invalid_field, key, list_maps, read_header,
+    sort_entries, updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
@@ -46,20 +46,8 @@ mod k {
 }
 
 impl RecordDoc {
-    /// Creates the document of a new draft requisition with a fresh random
-    /// actor.
-    pub fn create_requisition(
-        id: &str,
-        vessel_id: &str,
-        new: &NewRequisition,
-        author: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        Self::create_requisition_as(random_actor()?.to_bytes(), id, vessel_id, new, author, now)
-    }
-
-    /// [`RecordDoc::create_requisition`] with a caller-chosen actor, under
-    /// the conditions listed on [`RecordDoc::set_actor`].
+    /// Creates the document of a new requisition with the caller's actor (see
+    /// [`RecordDoc::set_actor`]).
     pub fn create_requisition_as(
         actor: &[u8],
         id: &str,
@@ -240,7 +228,8 @@ mod tests {
             lines: vec![line("p-1", 2.0), line("p-2", 1.0)],
         };
         let (mut a, create) =
-            RecordDoc::create_requisition("r-1", "imo9321483", &new, "chief", t(0)).unwrap();
+            RecordDoc::create_requisition_as(b"ship", "r-1", "imo9321483", &new, "chief", t(0))
+                .unwrap();
         assert_eq!(a.to_requisition().unwrap().status, RequisitionStatus::Draft);
         let mut b = RecordDoc::from_changes(&[create]).unwrap();
         let edit = RequisitionPatch {
