@@ -173,6 +173,14 @@ async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
     assert_eq!(found["total"], 1, "{found}");
     let none = chief.get("/api/v1/parts?q=impeller").await;
     assert_eq!(none["total"], 0, "{none}");
+    let eq = after["equipment_ids"][0].as_str().unwrap();
+    let fits = chief.get(&format!("/api/v1/parts?equipment_id={eq}")).await;
+    assert_eq!(fits["items"][0]["id"], part.as_str(), "{fits}");
+    let (status, body) = chief
+        .send(Method::GET, "/api/v1/parts?below_minimum=perhaps", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].is_string(), "{body}");
 
     // A requisition drafted from minimum stock orders what brings the part
     // back to its minimum; the chief submits it.

@@ -596,7 +596,7 @@ impl Db {
             "(?1 IS NULL OR vessel_id = ?1)
                AND (?2 IS NULL OR instr(search, ?2) > 0)
                AND (?3 = 0 OR below_minimum = 1)
-               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(json, '$.equipment_ids') WHERE value = ?4))",
+               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(parts.json, '$.equipment_ids') WHERE value = ?4))",
             "number, id",
             &[
                 &filter.vessel_id,
