@@ -248,6 +248,23 @@ async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
         page.contains("FF-1940") && page.contains("Submitted"),
         "{page}"
     );
+    // The work order ashore names the parts it used.
+    let wo_page = reqwest::Client::new()
+        .get(format!(
+            "{}/vessels/{DEMO_VESSEL}/work-orders/{wo}",
+            shore.url
+        ))
+        .bearer_auth(office.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        wo_page.contains("Parts used") && wo_page.contains("FF-1940"),
+        "{wo_page}"
+    );
     cancel.cancel();
 }
 
@@ -346,6 +363,16 @@ async fn the_spare_part_pages_work_without_javascript() {
     // below-minimum filter's parts, edited and submitted by form.
     let (_, html) = chief.get(&to).await;
     assert!(html.contains("Adjust stock"), "{html}");
+    // The equipment the first part fits lists it.
+    let eq = chief_api.get("/api/v1/equipment").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, html) = chief.get(&format!("/equipment/{eq}")).await;
+    assert!(
+        html.contains("FF-1940") && !html.contains("OR-77"),
+        "{html}"
+    );
     let (status, _) = chief
         .post(
             &format!("{to}/movements"),

@@ -267,6 +267,14 @@ async fn equipment_page(
         Ok((_, h)) => h,
         Err(err) => return fail(&state, &user, err),
     };
+    let spares = crate::parts_api::PartQuery {
+        equipment_id: Some(e.id.clone()),
+        ..Default::default()
+    };
+    let spares = match crate::parts_api::part_page(&state, spares).await {
+        Ok(p) => p.items,
+        Err(err) => return fail(&state, &user, err),
+    };
     let live = state.latest.snapshot();
     let r = role(&user);
     let body = html! {
@@ -316,6 +324,8 @@ async fn equipment_page(
             p { a.button href={ "/work-orders/new?equipment_id=" (e.id) } { "Open a work order" } }
         }
         (work_order_table(&orders))
+        h2 { "Spare parts" }
+        (views::part_table(&spares, |p| Some(format!("/parts/{}", p.id))))
         @if r.is_some_and(|r| r.may_manage_equipment()) {
             h2 { "Edit" }
             form.stack method="post" action={ "/equipment/" (e.id) } {

@@ -397,10 +397,11 @@ async fn work_order_page(
         let w = work_order_of(&s, &u, &vid, &wid)?;
         let h = history_of(&s, &u, &vid, &wid)?;
         let e = s.db.equipment(&w.equipment_id)?;
-        Ok((w, h, e))
+        let p = parts_of(&s, &u, &vid)?;
+        Ok((w, h, e, p))
     })
     .await;
-    let (w, history, equipment) = match loaded {
+    let (w, history, equipment, parts) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -415,6 +416,7 @@ async fn work_order_page(
                 None => { span.muted { (w.equipment_id) } }
             }
         }))
+        (views::parts_used(&w, &parts, |_| format!("/vessels/{id}/parts")))
         (views::comment_thread(&w.comments, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
         (views::history(&history.changes))
