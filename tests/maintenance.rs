@@ -174,15 +174,7 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert_eq!(equipment[0]["id"], system["id"]);
 
     // The shore's vessel page lists both.
-    let page = reqwest::Client::new()
-        .get(format!("{}/vessels/{DEMO_VESSEL}", shore.url))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = office.page(&format!("/vessels/{DEMO_VESSEL}")).await;
     assert!(page.contains("Overhaul fuel pump 3"), "{page}");
     assert!(page.contains("Signed off"), "{page}");
     assert!(page.contains("Fuel pump 3"), "{page}");
@@ -214,19 +206,12 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert_eq!(aboard["status"], "signed_off");
     let (_, ashore) = office.send(reqwest::Method::GET, &wo_path, None).await;
     assert_eq!(ashore["status"], "signed_off");
-    let page = reqwest::Client::new()
-        .get(format!(
-            "{}/vessels/{DEMO_VESSEL}/work-orders/{}",
-            shore.url,
+    let page = office
+        .page(&format!(
+            "/vessels/{DEMO_VESSEL}/work-orders/{}",
             wo["id"].as_str().unwrap()
         ))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(
         page.contains("Signed off") && page.contains("History"),
         "{page}"

@@ -235,32 +235,15 @@ async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
     .await;
     assert_eq!(reqs[0]["lines"][0]["quantity"], 6.0);
     assert_eq!(reqs[0]["note"], "Next port");
-    let page = reqwest::Client::new()
-        .get(format!("{}/vessels/{DEMO_VESSEL}/parts", shore.url))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = office.page(&format!("/vessels/{DEMO_VESSEL}/parts")).await;
     assert!(
         page.contains("FF-1940") && page.contains("Submitted"),
         "{page}"
     );
     // The work order ashore names the parts it used.
-    let wo_page = reqwest::Client::new()
-        .get(format!(
-            "{}/vessels/{DEMO_VESSEL}/work-orders/{wo}",
-            shore.url
-        ))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wo_page = office
+        .page(&format!("/vessels/{DEMO_VESSEL}/work-orders/{wo}"))
+        .await;
     assert!(
         wo_page.contains("Parts used") && wo_page.contains("FF-1940"),
         "{wo_page}"

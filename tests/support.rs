@@ -209,6 +209,18 @@ impl Api {
         resp
     }
 
+    /// GETs a page as this client's user, expecting 200, and returns its
+    /// text.
+    pub async fn page(&self, path: &str) -> String {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().await.unwrap()
+    }
+
     /// PATCH, expecting `expect`.
     pub async fn patch(&self, path: &str, body: Value, expect: u16) -> Value {
         let (status, resp) = self.send(reqwest::Method::PATCH, path, Some(body)).await;
