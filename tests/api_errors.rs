@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use keelson_tests::{Api, standalone_edge_config, start_edge};
+use keelson_tests::{Api, start_records_edge};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -16,10 +16,7 @@ fn assert_error(what: &str, status: u16, expect: u16, body: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_api_input_gets_clear_json_errors() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    // No device and no shore: only the API is under test.
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let anon = Api::anonymous(&edge.url);
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;

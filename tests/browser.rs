@@ -9,7 +9,9 @@
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use keelson_ingest::alarms::{AlarmRule, AlarmsConfig};
-use keelson_tests::{Api, TestEdge, standalone_edge_config, start_edge, wait_for};
+use keelson_tests::{
+    Api, TestEdge, standalone_edge_config, start_edge, start_records_edge, wait_for,
+};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -110,9 +112,7 @@ async fn page_text(c: &Client) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crew_member_logs_in_and_a_wrong_password_is_refused() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let driver = start_driver().await;
     let c = browser(&driver).await;
 
@@ -209,9 +209,7 @@ async fn the_crew_acknowledges_an_alarm_from_the_alarm_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chief_engineer_signs_off_a_finished_work_order() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let engineer = Api::login(&edge.url, "engineer", "engineer").await;
     // The engineer's part, through the API: a work order worked and done.

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{Api, edge_config, standalone_edge_config, start_edge, start_shore, wait_for};
+use keelson_tests::{
+    Api, Pages, edge_config, start_edge, start_records_edge, start_shore, wait_for,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -172,15 +174,7 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert_eq!(equipment[0]["id"], system["id"]);
 
     // The shore's vessel page lists both.
-    let page = reqwest::Client::new()
-        .get(format!("{}/vessels/{DEMO_VESSEL}", shore.url))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = office.page(&format!("/vessels/{DEMO_VESSEL}")).await;
     assert!(page.contains("Overhaul fuel pump 3"), "{page}");
     assert!(page.contains("Signed off"), "{page}");
     assert!(page.contains("Fuel pump 3"), "{page}");
@@ -212,19 +206,12 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     assert_eq!(aboard["status"], "signed_off");
     let (_, ashore) = office.send(reqwest::Method::GET, &wo_path, None).await;
     assert_eq!(ashore["status"], "signed_off");
-    let page = reqwest::Client::new()
-        .get(format!(
-            "{}/vessels/{DEMO_VESSEL}/work-orders/{}",
-            shore.url,
+    let page = office
+        .page(&format!(
+            "/vessels/{DEMO_VESSEL}/work-orders/{}",
             wo["id"].as_str().unwrap()
         ))
-        .bearer_auth(office.token().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(
         page.contains("Signed off") && page.contains("History"),
         "{page}"
@@ -281,64 +268,10 @@ async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     cancel.cancel();
 }
 
-/// A browser-less client of the pages: plain form posts, no JavaScript,
-/// redirects left for the test to see.
-struct Pages {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Pages {
-    async fn login(base: &str, user: &str) -> Pages {
-        let api = Api::login(base, user, user).await;
-        Pages {
-            base: base.to_owned(),
-            token: api.token().unwrap().to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    /// Posts a form and returns the status and where it redirects to.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        let text = resp.text().await.unwrap();
-        (status, location.unwrap_or(text))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_equipment_and_work_order_pages_work_without_javascript() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Pages::login(&edge.url, "chief").await;
     let engineer = Pages::login(&edge.url, "engineer").await;
     let crew = Pages::login(&edge.url, "crew").await;
@@ -466,9 +399,7 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_readings_never_go_back_except_by_a_correction() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;
 
@@ -555,9 +486,7 @@ async fn counter_readings_never_go_back_except_by_a_correction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let engineer = Api::login(&edge.url, "engineer", "engineer").await;
     let crew = Api::login(&edge.url, "crew", "crew").await;
@@ -712,9 +641,7 @@ async fn an_hours_plan_falls_due_and_its_sign_off_moves_the_next_due_point() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counter_and_plan_pages_work_without_javascript() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let chief_api = Api::login(&edge.url, "chief", "chief").await;
     let chief = Pages::login(&edge.url, "chief").await;
     let crew = Pages::login(&edge.url, "crew").await;

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::openapi::OPERATIONS;
-use keelson_tests::{Api, standalone_edge_config, start_edge};
+use keelson_tests::{Api, start_records_edge};
 use std::collections::BTreeSet;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -102,9 +102,7 @@ fn the_document_lists_exactly_the_routes_in_the_source() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
 
     let doc = Api::anonymous(&edge.url).get("/api/v1/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");

@@ -105,8 +105,8 @@ pub fn standalone_edge_config(dir: &std::path::Path) -> EdgeConfig {
     config
 }
 
-/// Starts an edge agent with users `chief` (chief engineer), `engineer`
-/// and `crew`, each with the password of its name.
+/// Starts an edge agent with users `chief` (chief engineer), `engineer`,
+/// `crew` and `master`, each with the password of its name.
 pub async fn start_edge(
     dir: tempfile::TempDir,
     config: EdgeConfig,
@@ -127,6 +127,14 @@ pub async fn start_edge(
         edge,
         dir,
     }
+}
+
+/// Starts an edge agent with neither sensors nor a shore, for the tests of
+/// its records, API and pages alone.
+pub async fn start_records_edge(cancel: &CancellationToken) -> TestEdge {
+    let dir = tempfile::tempdir().unwrap();
+    let config = standalone_edge_config(dir.path());
+    start_edge(dir, config, cancel).await
 }
 
 /// A small JSON API client.
@@ -209,6 +217,18 @@ impl Api {
         resp
     }
 
+    /// GETs a page as this client's user, expecting 200, and returns its
+    /// text.
+    pub async fn page(&self, path: &str) -> String {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().await.unwrap()
+    }
+
     /// PATCH, expecting `expect`.
     pub async fn patch(&self, path: &str, body: Value, expect: u16) -> Value {
         let (status, resp) = self.send(reqwest::Method::PATCH, path, Some(body)).await;
@@ -276,4 +296,58 @@ pub async fn post_head_only(
         .and_then(|(_, body)| serde_json::from_str(body).ok())
         .unwrap_or(Value::Null);
     (status, body)
+}
+
+/// A browser-less client of the pages: plain form posts, no JavaScript,
+/// redirects left for the test to see.
+pub struct Pages {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Pages {
+    /// Logs in as `user`, whose password is its name.
+    pub async fn login(base: &str, user: &str) -> Pages {
+        let api = Api::login(base, user, user).await;
+        Pages {
+            base: base.to_owned(),
+            token: api.token().unwrap().to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// GETs a page: its status and its text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Posts a form and returns the status and where it redirects to.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        (status, location.unwrap_or(text))
+    }
 }

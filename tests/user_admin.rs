@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use keelson_tests::{Api, standalone_edge_config, start_edge};
+use keelson_tests::{Api, start_records_edge};
 use reqwest::Method;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_manages_users_and_cannot_lock_themselves_out() {
     let cancel = CancellationToken::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = standalone_edge_config(dir.path());
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_records_edge(&cancel).await;
     let master = Api::login(&edge.url, "master", "master").await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
 

@@ -125,6 +125,22 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         )
         .await;
     let plan = plan["id"].as_str().unwrap();
+    let part = chief
+        .post(
+            "/api/v1/parts",
+            json!({"number": "G-1", "name": "Gasket", "locations": ["ER store"]}),
+            201,
+        )
+        .await;
+    let part = part["id"].as_str().unwrap();
+    let requisition = chief
+        .post(
+            "/api/v1/requisitions",
+            json!({"lines": [{"part_id": part, "quantity": 2}]}),
+            201,
+        )
+        .await;
+    let requisition = requisition["id"].as_str().unwrap();
     let wo_path = format!("/api/v1/work-orders/{wo}");
     engineer
         .patch(&wo_path, json!({"status": "in_progress"}), 200)
@@ -248,6 +264,67 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             Method::POST,
             format!("/api/v1/plans/{plan}/postpone"),
             json!({"until_date": "2030-01-01T00:00:00Z", "reason": "Dry dock"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            "/api/v1/parts".into(),
+            json!({"number": "G-2", "name": "Gasket, large"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::PATCH,
+            format!("/api/v1/parts/{part}"),
+            json!({"min_stock": 10}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/parts/{part}/movements"),
+            json!({"kind": "receipt", "location": "ER store", "quantity": 5}),
+            "engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/parts/{part}/movements"),
+            json!({"kind": "consumption", "location": "ER store", "quantity": 1}),
+            "engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/parts/{part}/movements"),
+            json!({"kind": "adjustment", "location": "ER store", "quantity": -1, "reason": "Count"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("{wo_path}/entries"),
+            json!({"text": "Renewed the gasket", "hours": 0.5,
+                   "parts": [{"part_id": part, "location": "ER store", "quantity": 1}]}),
+            "engineer",
+        ),
+        row(
+            Method::POST,
+            "/api/v1/requisitions".into(),
+            json!({"note": "Spares for dry dock"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            "/api/v1/requisitions/draft-from-minimum".into(),
+            json!({}),
+            "chief_engineer",
+        ),
+        row(
+            Method::PATCH,
+            format!("/api/v1/requisitions/{requisition}"),
+            json!({"note": "Next port"}),
+            "chief_engineer",
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/requisitions/{requisition}/submit"),
+            json!({}),
             "chief_engineer",
         ),
         row(

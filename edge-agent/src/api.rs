@@ -1,6 +1,6 @@
 //! The ship's REST API under `/api/v1`.
 
-use crate::{EdgeState, actor_of, role_of, sync_client};
+use crate::{EdgeState, role_of, sync_client, write_record};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -66,12 +66,11 @@ pub async fn log_fault(
     user: &CurrentUser,
     new: NewFault,
 ) -> Result<Fault, AppError> {
-    role_of(user)?;
-    let (s, reporter) = (state.clone(), user.username.clone());
-    let fault =
-        blocking(move || Ok(create_fault(&s.db, &s.config.vessel.id, new, &reporter)?)).await?;
+    let fault = write_record(state, user, move |db, vessel, actor| {
+        create_fault(db, vessel, new, &actor.name)
+    })
+    .await?;
     tracing::info!(fault = %fault.id, reporter = %fault.reporter, severity = %fault.severity, "fault logged");
-    state.sync.trigger();
     Ok(fault)
 }
 
@@ -104,15 +103,12 @@ pub async fn change_fault(
     patch: FaultPatch,
 ) -> Result<Fault, AppError> {
     if patch.is_empty() {
-        return Err(AppError::BadRequest(
-            "nothing to change: give at least one field".into(),
-        ));
+        return Err(crate::maintenance_api::nothing_to_change());
     }
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let fault = blocking(move || Ok(patch_fault(&s.db, &id, patch, &actor)?)).await?;
-    state.sync.trigger();
-    Ok(fault)
+    write_record(state, user, move |db, _, actor| {
+        patch_fault(db, &id, patch, actor)
+    })
+    .await
 }
 
 async fn update_fault(
@@ -139,11 +135,10 @@ pub async fn comment(
     id: String,
     text: String,
 ) -> Result<Fault, AppError> {
-    role_of(user)?;
-    let (s, author) = (state.clone(), user.username.clone());
-    let fault = blocking(move || Ok(comment_fault(&s.db, &id, &author, &text)?)).await?;
-    state.sync.trigger();
-    Ok(fault)
+    write_record(state, user, move |db, _, actor| {
+        comment_fault(db, &id, &actor.name, &text)
+    })
+    .await
 }
 
 async fn add_comment(

@@ -2,7 +2,7 @@
 //! functions shared with the pages check the user's role before anything
 //! else, like the other record kinds.
 
-use crate::{EdgeState, actor_of};
+use crate::{EdgeState, write_record};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -26,19 +26,11 @@ pub async fn add_counter(
     user: &CurrentUser,
     new: NewCounter,
 ) -> Result<Counter, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let c = blocking(move || {
-        Ok(keelson_records::create_counter(
-            &s.db,
-            &s.config.vessel.id,
-            new,
-            &actor,
-        )?)
+    let c = write_record(state, user, move |db, vessel, actor| {
+        keelson_records::create_counter(db, vessel, new, actor)
     })
     .await?;
     tracing::info!(counter = %c.id, equipment = %c.equipment_id, author = %user.username, "counter created");
-    state.sync.trigger();
     Ok(c)
 }
 
@@ -49,12 +41,11 @@ pub async fn add_reading(
     id: String,
     value: f64,
 ) -> Result<Counter, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let c =
-        blocking(move || Ok(keelson_records::record_reading(&s.db, &id, value, &actor)?)).await?;
+    let c = write_record(state, user, move |db, _, actor| {
+        keelson_records::record_reading(db, &id, value, actor)
+    })
+    .await?;
     crate::plans_api::run_planner_pass(state).await;
-    state.sync.trigger();
     Ok(c)
 }
 
@@ -65,17 +56,12 @@ pub async fn add_correction(
     id: String,
     correction: NewCorrection,
 ) -> Result<Counter, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let c = blocking(move || {
-        Ok(keelson_records::correct_counter(
-            &s.db, &id, correction, &actor,
-        )?)
+    let c = write_record(state, user, move |db, _, actor| {
+        keelson_records::correct_counter(db, &id, correction, actor)
     })
     .await?;
     tracing::info!(counter = %c.id, total = c.total, author = %user.username, "counter corrected");
     crate::plans_api::run_planner_pass(state).await;
-    state.sync.trigger();
     Ok(c)
 }
 

@@ -18,6 +18,8 @@ pub mod keys;
 pub mod maintenance_api;
 pub mod maintenance_ui;
 pub mod openapi;
+pub mod parts_api;
+pub mod parts_ui;
 pub mod plans_api;
 pub mod plans_ui;
 pub mod running_hours;
@@ -104,6 +106,24 @@ pub fn actor_of(user: &CurrentUser) -> Result<Actor, AppError> {
     })
 }
 
+/// One record write as `user`, the shape every write of the ship's API and
+/// pages takes. The user's role is checked first, so a request the role
+/// cannot make is refused the same way whatever it names; `op` then loads,
+/// changes and stores the record in one transaction, off the async
+/// workers, with the vessel's id and the user as actor; once it has
+/// committed, the sync client is told there is something to send.
+pub async fn write_record<T, F>(state: &EdgeState, user: &CurrentUser, op: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Db, &str, &Actor) -> Result<T, keelson_records::RecordError> + Send + 'static,
+{
+    let actor = actor_of(user)?;
+    let s = state.clone();
+    let out = keelson_web::blocking(move || Ok(op(&s.db, &s.config.vessel.id, &actor)?)).await?;
+    state.sync.trigger();
+    Ok(out)
+}
+
 /// Every route of the edge agent, testable without a socket.
 pub fn router(state: EdgeState) -> Router {
     Router::new()
@@ -116,6 +136,8 @@ pub fn router(state: EdgeState) -> Router {
         .merge(openapi::router())
         .merge(users::router())
         .merge(plans_ui::router())
+        .merge(parts_api::router())
+        .merge(parts_ui::router())
         .merge(ui::router())
         .merge(maintenance_ui::router())
         .merge(trend::router())
@@ -314,6 +336,7 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
                 ("/work-orders", "Work orders"),
                 ("/plans", "Plans"),
                 ("/due", "Due"),
+                ("/parts", "Spare parts"),
                 ("/sync", "Sync"),
             ],
         },

@@ -3,7 +3,7 @@
 //! user's role before anything else, so a request the role does not allow
 //! is refused the same way whatever it names.
 
-use crate::{EdgeState, actor_of, role_of};
+use crate::{EdgeState, write_record};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -44,19 +44,11 @@ pub async fn add_equipment(
     user: &CurrentUser,
     new: NewEquipment,
 ) -> Result<Equipment, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let e = blocking(move || {
-        Ok(keelson_records::create_equipment(
-            &s.db,
-            &s.config.vessel.id,
-            new,
-            &actor,
-        )?)
+    let e = write_record(state, user, move |db, vessel, actor| {
+        keelson_records::create_equipment(db, vessel, new, actor)
     })
     .await?;
     tracing::info!(equipment = %e.id, code = %e.code, author = %user.username, "equipment added");
-    state.sync.trigger();
     Ok(e)
 }
 
@@ -67,17 +59,13 @@ pub async fn edit_equipment(
     id: String,
     patch: EquipmentPatch,
 ) -> Result<Equipment, AppError> {
-    let actor = actor_of(user)?;
     if patch.is_empty() {
-        return Err(AppError::BadRequest(
-            "nothing to change: give at least one field".into(),
-        ));
+        return Err(nothing_to_change());
     }
-    let s = state.clone();
-    let e =
-        blocking(move || Ok(keelson_records::patch_equipment(&s.db, &id, patch, &actor)?)).await?;
-    state.sync.trigger();
-    Ok(e)
+    write_record(state, user, move |db, _, actor| {
+        keelson_records::patch_equipment(db, &id, patch, actor)
+    })
+    .await
 }
 
 /// Opens a work order as `user`; shared by the API and the form.
@@ -86,19 +74,11 @@ pub async fn open_work_order(
     user: &CurrentUser,
     new: NewWorkOrder,
 ) -> Result<WorkOrder, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let w = blocking(move || {
-        Ok(keelson_records::create_work_order(
-            &s.db,
-            &s.config.vessel.id,
-            new,
-            &actor,
-        )?)
+    let w = write_record(state, user, move |db, vessel, actor| {
+        keelson_records::create_work_order(db, vessel, new, actor)
     })
     .await?;
     tracing::info!(work_order = %w.id, equipment = %w.equipment_id, author = %user.username, "work order opened");
-    state.sync.trigger();
     Ok(w)
 }
 
@@ -109,21 +89,13 @@ pub async fn edit_work_order(
     id: String,
     patch: WorkOrderPatch,
 ) -> Result<WorkOrder, AppError> {
-    let actor = actor_of(user)?;
     if patch.is_empty() {
-        return Err(AppError::BadRequest(
-            "nothing to change: give at least one field".into(),
-        ));
+        return Err(nothing_to_change());
     }
-    let s = state.clone();
-    let w = blocking(move || {
-        Ok(keelson_records::patch_work_order(
-            &s.db, &id, patch, &actor,
-        )?)
+    write_record(state, user, move |db, _, actor| {
+        keelson_records::patch_work_order(db, &id, patch, actor)
     })
-    .await?;
-    state.sync.trigger();
-    Ok(w)
+    .await
 }
 
 /// Records work on a work order as `user`; shared by the API and the form.
@@ -133,12 +105,10 @@ pub async fn record_work(
     id: String,
     entry: NewWorkEntry,
 ) -> Result<WorkOrder, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let w =
-        blocking(move || Ok(keelson_records::add_work_entry(&s.db, &id, entry, &actor)?)).await?;
-    state.sync.trigger();
-    Ok(w)
+    write_record(state, user, move |db, _, actor| {
+        keelson_records::add_work_entry(db, &id, entry, actor)
+    })
+    .await
 }
 
 /// Signs a work order off as `user`; shared by the API and the form.
@@ -148,16 +118,11 @@ pub async fn sign_off(
     id: String,
     body: NewSignOff,
 ) -> Result<WorkOrder, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let w = blocking(move || {
-        Ok(keelson_records::sign_off_work_order(
-            &s.db, &id, body, &actor,
-        )?)
+    let w = write_record(state, user, move |db, _, actor| {
+        keelson_records::sign_off_work_order(db, &id, body, actor)
     })
     .await?;
     tracing::info!(work_order = %w.id, author = %user.username, "work order signed off");
-    state.sync.trigger();
     Ok(w)
 }
 
@@ -168,16 +133,15 @@ pub async fn comment_work_order(
     id: String,
     text: String,
 ) -> Result<WorkOrder, AppError> {
-    role_of(user)?;
-    let (s, author) = (state.clone(), user.username.clone());
-    let w = blocking(move || {
-        Ok(keelson_records::comment_work_order(
-            &s.db, &id, &author, &text,
-        )?)
+    write_record(state, user, move |db, _, actor| {
+        keelson_records::comment_work_order(db, &id, &actor.name, &text)
     })
-    .await?;
-    state.sync.trigger();
-    Ok(w)
+    .await
+}
+
+/// The answer to an edit that names no field.
+pub fn nothing_to_change() -> AppError {
+    AppError::BadRequest("nothing to change: give at least one field".into())
 }
 
 /// A record's audit trail; shared by the API and the pages.

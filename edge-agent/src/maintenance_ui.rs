@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use keelson_model::equipment::validate_tags;
 use keelson_model::{
     Criticality, Equipment, EquipmentPatch, Level, NewEquipment, NewSignOff, NewWorkEntry,
-    NewWorkOrder, Role, WorkOrder, WorkOrderPatch, WorkStatus,
+    NewWorkOrder, PartUse, Role, WorkOrder, WorkOrderPatch, WorkStatus,
 };
 use keelson_store::WorkOrderFilter;
 use keelson_web::layout::{page, when};
@@ -46,11 +46,13 @@ pub fn router() -> Router<EdgeState> {
         .route("/work-orders/{id}/comments", post(add_comment))
 }
 
-fn render(state: &EdgeState, user: &CurrentUser, title: &str, body: Markup) -> Response {
+/// A page in the ship's shell.
+pub(crate) fn render(state: &EdgeState, user: &CurrentUser, title: &str, body: Markup) -> Response {
     Html(page(&state.site, title, Some(user), body).into_string()).into_response()
 }
 
-fn fail(state: &EdgeState, user: &CurrentUser, e: AppError) -> Response {
+/// The page that says what went wrong.
+pub(crate) fn fail(state: &EdgeState, user: &CurrentUser, e: AppError) -> Response {
     page_error(&state.site, Some(user), e)
 }
 
@@ -265,6 +267,14 @@ async fn equipment_page(
         Ok((_, h)) => h,
         Err(err) => return fail(&state, &user, err),
     };
+    let spares = crate::parts_api::PartQuery {
+        equipment_id: Some(e.id.clone()),
+        ..Default::default()
+    };
+    let spares = match crate::parts_api::part_page(&state, spares).await {
+        Ok(p) => p.items,
+        Err(err) => return fail(&state, &user, err),
+    };
     let live = state.latest.snapshot();
     let r = role(&user);
     let body = html! {
@@ -314,6 +324,8 @@ async fn equipment_page(
             p { a.button href={ "/work-orders/new?equipment_id=" (e.id) } { "Open a work order" } }
         }
         (work_order_table(&orders))
+        h2 { "Spare parts" }
+        (views::part_table(&spares, |p| Some(format!("/parts/{}", p.id))))
         @if r.is_some_and(|r| r.may_manage_equipment()) {
             h2 { "Edit" }
             form.stack method="post" action={ "/equipment/" (e.id) } {
@@ -565,6 +577,11 @@ async fn work_order_page_view(
         Ok((_, h)) => h,
         Err(e) => return fail(&state, &user, e),
     };
+    let parts = match crate::parts_ui::all_parts(&state).await {
+        Ok(p) => p,
+        Err(e) => return fail(&state, &user, e),
+    };
+    let stock = crate::parts_ui::stock_options(&parts);
     let r = role(&user);
     let open = !w.is_signed_off();
     let may_work = open && r.is_some_and(|r| r.may_work_orders());
@@ -588,6 +605,22 @@ async fn work_order_page_view(
             form.stack method="post" action={ (base) "/entries" } {
                 label { "What was done" textarea name="text" required maxlength="10000" {} }
                 label { "Hours" input name="hours" type="number" min="0" max="1000" step="0.25" required; }
+                @if !stock.is_empty() {
+                    fieldset {
+                        legend { "Spare parts used (taken out of stock)" }
+                        @for n in 1..=PART_ROWS {
+                            div.row {
+                                label { "Part and location " (n)
+                                    select name={ "use_" (n) } {
+                                        option value="" { "—" }
+                                        @for (value, label) in &stock { option value=(value) { (label) } }
+                                    }
+                                }
+                                label { "Quantity " (n) input name={ "qty_" (n) } inputmode="decimal" size="6"; }
+                            }
+                        }
+                    }
+                }
                 div { button type="submit" { "Record work" } }
             }
             h2 { "Update" }
@@ -609,6 +642,7 @@ async fn work_order_page_view(
                 div { button type="submit" { "Sign off (final)" } }
             }
         }
+        (views::parts_used(&w, &parts, |p| format!("/parts/{}", p.id)))
         (views::comment_thread(&w.comments, Some(&format!("{base}/comments"))))
         (history_section(&history))
     };
@@ -643,12 +677,52 @@ async fn update_work_order(
     }
 }
 
-/// The record-work form as posted; hours come as text so a bad number gets
-/// a clear answer.
+/// How many parts the record-work form offers to take out of stock.
+const PART_ROWS: usize = 3;
+
+/// The record-work form as posted; numbers come as text so a bad one gets
+/// a clear answer. Each `use_N` names a part and a location as
+/// `part id|location`, with its quantity in `qty_N`.
 #[derive(Debug, Deserialize)]
 struct EntryForm {
     text: String,
     hours: String,
+    #[serde(flatten)]
+    parts: std::collections::HashMap<String, String>,
+}
+
+impl EntryForm {
+    /// The parts used, from the filled rows of the form.
+    fn parts_used(&self) -> Result<Vec<PartUse>, AppError> {
+        let mut out = Vec::new();
+        for n in 1..=PART_ROWS {
+            let Some(chosen) = self
+                .parts
+                .get(&format!("use_{n}"))
+                .filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            let (part_id, location) = chosen
+                .split_once('|')
+                .ok_or_else(|| AppError::BadRequest(format!("use_{n}: not a part and location")))?;
+            let qty = self
+                .parts
+                .get(&format!("qty_{n}"))
+                .map_or("", String::as_str);
+            let quantity = qty.trim().parse::<f64>().map_err(|_| {
+                AppError::BadRequest(format!(
+                    "qty_{n}: how many of the part were used, such as 1"
+                ))
+            })?;
+            out.push(PartUse {
+                part_id: part_id.to_owned(),
+                location: location.to_owned(),
+                quantity,
+            });
+        }
+        Ok(out)
+    }
 }
 
 async fn add_entry(
@@ -664,9 +738,14 @@ async fn add_entry(
             AppError::BadRequest("hours: must be a number such as 1.5".into()),
         );
     };
+    let parts = match form.parts_used() {
+        Ok(p) => p,
+        Err(e) => return fail(&state, &user, e),
+    };
     let entry = NewWorkEntry {
         text: form.text,
         hours,
+        parts,
     };
     match record_work(&state, &user, id.clone(), entry).await {
         Ok(_) => Redirect::to(&format!("/work-orders/{id}")).into_response(),

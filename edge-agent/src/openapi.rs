@@ -41,6 +41,9 @@ pub struct Operation {
     pub answer: &'static str,
     /// Query parameters it reads.
     pub query: &'static [(&'static str, &'static str)],
+    /// The status of a success: 201 for a POST that makes something, 200
+    /// otherwise, unless [`answers`] says another.
+    pub status: u16,
 }
 
 const fn op(
@@ -59,7 +62,17 @@ const fn op(
         body,
         answer,
         query: &[],
+        status: if matches!(method.as_bytes(), b"post") {
+            201
+        } else {
+            200
+        },
     }
+}
+
+/// The same operation answering `status` on success.
+const fn answers(o: Operation, status: u16) -> Operation {
+    Operation { status, ..o }
 }
 
 const fn with_query(o: Operation, query: &'static [(&'static str, &'static str)]) -> Operation {
@@ -78,13 +91,16 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "OpenApi",
     ),
-    op(
-        "post",
-        "/api/v1/session",
-        "Log in; answers a bearer token and sets the session cookie",
-        Public,
-        Some("Credentials"),
-        "Session",
+    answers(
+        op(
+            "post",
+            "/api/v1/session",
+            "Log in; answers a bearer token and sets the session cookie",
+            Public,
+            Some("Credentials"),
+            "Session",
+        ),
+        200,
     ),
     op(
         "delete",
@@ -186,13 +202,16 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "SyncStatus",
     ),
-    op(
-        "post",
-        "/api/v1/sync/now",
-        "Start a sync session now",
-        User,
-        None,
-        "SyncStatus",
+    answers(
+        op(
+            "post",
+            "/api/v1/sync/now",
+            "Start a sync session now",
+            User,
+            None,
+            "SyncRequested",
+        ),
+        202,
     ),
     op(
         "get",
@@ -217,13 +236,16 @@ pub const OPERATIONS: &[Operation] = &[
             ("offset", "skip this many"),
         ],
     ),
-    op(
-        "post",
-        "/api/v1/alarms/{id}/ack",
-        "Acknowledge an alarm",
-        User,
-        None,
-        "AckResult",
+    answers(
+        op(
+            "post",
+            "/api/v1/alarms/{id}/ack",
+            "Acknowledge an alarm",
+            User,
+            None,
+            "AckResult",
+        ),
+        200,
     ),
     op(
         "post",
@@ -436,6 +458,116 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "[ScheduledPlan]",
     ),
+    with_query(
+        op(
+            "get",
+            "/api/v1/parts",
+            "Spare parts with their stock, a page at a time",
+            User,
+            None,
+            "PartPage",
+        ),
+        &[
+            (
+                "q",
+                "text in the part number, name, maker or maker's reference",
+            ),
+            (
+                "below_minimum",
+                "true: only parts below their minimum stock",
+            ),
+            ("equipment_id", "only parts that fit this equipment"),
+            ("limit", "page size"),
+            ("offset", "skip this many"),
+        ],
+    ),
+    op(
+        "post",
+        "/api/v1/parts",
+        "Add a spare part",
+        Role("chief_engineer"),
+        Some("NewPart"),
+        "Part",
+    ),
+    op(
+        "get",
+        "/api/v1/parts/{id}",
+        "One part with stock per location and its movements",
+        User,
+        None,
+        "Part",
+    ),
+    op(
+        "patch",
+        "/api/v1/parts/{id}",
+        "Change a part's details",
+        Role("chief_engineer"),
+        Some("PartPatch"),
+        "Part",
+    ),
+    op(
+        "post",
+        "/api/v1/parts/{id}/movements",
+        "A receipt (engineer), or an adjustment with a reason (chief engineer)",
+        Role("engineer"),
+        Some("NewMovement"),
+        "Part",
+    ),
+    with_query(
+        op(
+            "get",
+            "/api/v1/requisitions",
+            "Requisitions, newest first",
+            User,
+            None,
+            "RequisitionPage",
+        ),
+        &[
+            ("status", "draft or submitted"),
+            ("limit", "page size"),
+            ("offset", "skip this many"),
+        ],
+    ),
+    op(
+        "post",
+        "/api/v1/requisitions",
+        "Draft a requisition",
+        Role("chief_engineer"),
+        Some("NewRequisition"),
+        "Requisition",
+    ),
+    op(
+        "post",
+        "/api/v1/requisitions/draft-from-minimum",
+        "Draft a requisition of every part below its minimum stock",
+        Role("chief_engineer"),
+        None,
+        "Requisition",
+    ),
+    op(
+        "get",
+        "/api/v1/requisitions/{id}",
+        "One requisition",
+        User,
+        None,
+        "Requisition",
+    ),
+    op(
+        "patch",
+        "/api/v1/requisitions/{id}",
+        "Change a draft requisition",
+        Role("chief_engineer"),
+        Some("RequisitionPatch"),
+        "Requisition",
+    ),
+    op(
+        "post",
+        "/api/v1/requisitions/{id}/submit",
+        "Submit a draft requisition; final",
+        Role("chief_engineer"),
+        None,
+        "Requisition",
+    ),
     op(
         "get",
         "/api/v1/users",
@@ -589,19 +721,13 @@ pub fn document() -> Value {
         parameters.extend(o.query.iter().map(|(name, what)| {
             json!({"name": name, "in": "query", "required": false, "description": what, "schema": {"type": "string"}})
         }));
-        // Every POST that takes a body makes something and answers 201,
-        // except logging in.
-        let success = if o.method == "post" && o.body.is_some() && o.path != "/api/v1/session" {
-            "201"
-        } else {
-            "200"
-        };
+        let success = o.status.to_string();
         let mut responses = Map::new();
         if o.answer == "Empty" {
             responses.insert("204".into(), json!({"description": "Done"}));
         } else {
             responses.insert(
-                success.into(),
+                success,
                 json!({
                     "description": "Done",
                     "content": {"application/json": {"schema": schema_ref(o.answer)}}

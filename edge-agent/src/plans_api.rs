@@ -5,7 +5,7 @@
 //! edited plan), so a reading that crosses the due point opens the work
 //! order before the request returns.
 
-use crate::{EdgeState, actor_of};
+use crate::{EdgeState, write_record};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -68,20 +68,12 @@ pub async fn add_plan(
     user: &CurrentUser,
     new: NewPlan,
 ) -> Result<Plan, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let p = blocking(move || {
-        Ok(keelson_records::create_plan(
-            &s.db,
-            &s.config.vessel.id,
-            new,
-            &actor,
-        )?)
+    let p = write_record(state, user, move |db, vessel, actor| {
+        keelson_records::create_plan(db, vessel, new, actor)
     })
     .await?;
     tracing::info!(plan = %p.id, equipment = %p.equipment_id, author = %user.username, "plan created");
     run_planner_pass(state).await;
-    state.sync.trigger();
     Ok(p)
 }
 
@@ -92,16 +84,14 @@ pub async fn edit_plan(
     id: String,
     patch: PlanPatch,
 ) -> Result<Plan, AppError> {
-    let actor = actor_of(user)?;
     if patch.is_empty() {
-        return Err(AppError::BadRequest(
-            "nothing to change: give at least one field".into(),
-        ));
+        return Err(crate::maintenance_api::nothing_to_change());
     }
-    let s = state.clone();
-    let p = blocking(move || Ok(keelson_records::patch_plan(&s.db, &id, patch, &actor)?)).await?;
+    let p = write_record(state, user, move |db, _, actor| {
+        keelson_records::patch_plan(db, &id, patch, actor)
+    })
+    .await?;
     run_planner_pass(state).await;
-    state.sync.trigger();
     Ok(p)
 }
 
@@ -112,11 +102,11 @@ pub async fn postpone(
     id: String,
     body: NewPostponement,
 ) -> Result<Plan, AppError> {
-    let actor = actor_of(user)?;
-    let s = state.clone();
-    let p = blocking(move || Ok(keelson_records::postpone_plan(&s.db, &id, body, &actor)?)).await?;
+    let p = write_record(state, user, move |db, _, actor| {
+        keelson_records::postpone_plan(db, &id, body, actor)
+    })
+    .await?;
     tracing::info!(plan = %p.id, author = %user.username, "plan postponed");
-    state.sync.trigger();
     Ok(p)
 }
 

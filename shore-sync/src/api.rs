@@ -5,10 +5,12 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use keelson_model::{Counter, Equipment, Fault, HistoryEntry, PlanState, WorkOrder};
+use keelson_model::{
+    Counter, Equipment, Fault, HistoryEntry, Part, PlanState, Requisition, WorkOrder,
+};
 use keelson_records::comment_fault;
 use keelson_store::block::Rollup;
-use keelson_store::{FaultFilter, Resolution, WorkOrderFilter};
+use keelson_store::{FaultFilter, PartFilter, RequisitionFilter, Resolution, WorkOrderFilter};
 use keelson_web::session::WebState;
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,11 @@ pub fn router() -> Router<ShoreState> {
         .route("/api/v1/vessels/{id}/counters", get(vessel_counters))
         .route("/api/v1/vessels/{id}/plans", get(vessel_plans))
         .route("/api/v1/vessels/{id}/work-orders", get(vessel_work_orders))
+        .route("/api/v1/vessels/{id}/parts", get(vessel_parts))
+        .route(
+            "/api/v1/vessels/{id}/requisitions",
+            get(vessel_requisitions),
+        )
         .route(
             "/api/v1/vessels/{id}/work-orders/{work_order_id}",
             get(vessel_work_order),
@@ -485,15 +492,58 @@ pub fn plans_of(
     )?)
 }
 
+/// A vessel's spare parts by part number (up to 500), as last synced, or
+/// 404.
+pub fn parts_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Part>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state
+        .db
+        .list_parts(&PartFilter {
+            vessel_id: Some(vessel_id.to_owned()),
+            ..PartFilter::default()
+        })?
+        .0)
+}
+
+/// A vessel's requisitions, most recently changed first (up to 500), or
+/// 404.
+pub fn requisitions_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<Vec<Requisition>, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    Ok(state
+        .db
+        .list_requisitions(&RequisitionFilter {
+            vessel_id: Some(vessel_id.to_owned()),
+            ..RequisitionFilter::default()
+        })?
+        .0)
+}
+
+/// Answers a request for one of a vessel's lists: the user must have a
+/// shore role, and `list` reads the list of a vessel they may see.
+async fn vessel_list<T: Send + 'static>(
+    state: ShoreState,
+    user: CurrentUser,
+    id: String,
+    list: fn(&ShoreState, &CurrentUser, &str) -> Result<T, AppError>,
+) -> Result<Json<T>, AppError> {
+    role_of(&user)?;
+    Ok(Json(blocking(move || list(&state, &user, &id)).await?))
+}
+
 async fn vessel_counters(
     State(state): State<ShoreState>,
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Counter>>, AppError> {
-    role_of(&user)?;
-    Ok(Json(
-        blocking(move || counters_of(&state, &user, &id)).await?,
-    ))
+    vessel_list(state, user, id, counters_of).await
 }
 
 async fn vessel_plans(
@@ -501,8 +551,7 @@ async fn vessel_plans(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<keelson_records::ScheduledPlan>>, AppError> {
-    role_of(&user)?;
-    Ok(Json(blocking(move || plans_of(&state, &user, &id)).await?))
+    vessel_list(state, user, id, plans_of).await
 }
 
 async fn vessel_equipment(
@@ -510,10 +559,7 @@ async fn vessel_equipment(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Equipment>>, AppError> {
-    role_of(&user)?;
-    Ok(Json(
-        blocking(move || equipment_of(&state, &user, &id)).await?,
-    ))
+    vessel_list(state, user, id, equipment_of).await
 }
 
 async fn vessel_work_orders(
@@ -521,10 +567,23 @@ async fn vessel_work_orders(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<WorkOrder>>, AppError> {
-    role_of(&user)?;
-    Ok(Json(
-        blocking(move || work_orders_of(&state, &user, &id)).await?,
-    ))
+    vessel_list(state, user, id, work_orders_of).await
+}
+
+async fn vessel_parts(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Part>>, AppError> {
+    vessel_list(state, user, id, parts_of).await
+}
+
+async fn vessel_requisitions(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Requisition>>, AppError> {
+    vessel_list(state, user, id, requisitions_of).await
 }
 
 async fn vessel_work_order(

@@ -1,11 +1,12 @@
 //! The shore office's pages: the fleet, a vessel's faults, work orders,
 //! equipment and sensor trends, a fault with its comments, a tag's trend
-//! from the rollups the vessel sent.
+//! from the rollups the vessel sent, a vessel's spare parts and
+//! requisitions.
 
 use crate::api::{
     add_shore_comment, add_shore_work_order_comment, equipment_of, fault_of, faults_of, history_of,
-    org_of, parse_width, quarantined, rollups_of, tags_of, vessel_of, vessel_summaries,
-    work_order_of, work_orders_of,
+    org_of, parse_width, parts_of, quarantined, requisitions_of, rollups_of, tags_of, vessel_of,
+    vessel_summaries, work_order_of, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -34,6 +35,7 @@ pub fn router() -> Router<ShoreState> {
             "/vessels/{id}/work-orders/{work_order_id}/comments",
             axum::routing::post(work_order_comment),
         )
+        .route("/vessels/{id}/parts", get(parts_page))
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -113,6 +115,7 @@ async fn vessel(
     let body = html! {
         p { a href="/" { "← Fleet" } }
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
+        p { a href={ "/vessels/" (v.id) "/parts" } { "Spare parts and requisitions →" } }
         h2 { "Faults" }
         (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
         h2 { "Work orders" }
@@ -346,6 +349,39 @@ async fn quarantine_page(State(state): State<ShoreState>, PageUser(user): PageUs
     Html(page(&state.site, "Quarantine", Some(&user), body).into_string()).into_response()
 }
 
+/// A vessel's spare parts with their stock and its requisitions, as last
+/// synced.
+async fn parts_page(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let (s, u, vid) = (state.clone(), user.clone(), id.clone());
+    let loaded = blocking(move || {
+        Ok((
+            vessel_of(&s, &u, &vid)?,
+            parts_of(&s, &u, &vid)?,
+            requisitions_of(&s, &u, &vid)?,
+        ))
+    })
+    .await;
+    let (v, parts, requisitions) = match loaded {
+        Ok(x) => x,
+        Err(e) => return page_error(&state.site, Some(&user), e),
+    };
+    let title = format!("{}: spare parts", v.name);
+    let body = html! {
+        p { a href={ "/vessels/" (v.id) } { "← " (v.name) } }
+        h1 { (title) }
+        p.muted { "As the vessel last synced them." }
+        h2 { "Requisitions" }
+        (views::requisition_table(&requisitions, &parts, |_| None))
+        h2 { "Spare parts" }
+        (views::part_table(&parts, |_| None))
+    };
+    Html(page(&state.site, &title, Some(&user), body).into_string()).into_response()
+}
+
 async fn work_order_page(
     State(state): State<ShoreState>,
     PageUser(user): PageUser,
@@ -361,10 +397,11 @@ async fn work_order_page(
         let w = work_order_of(&s, &u, &vid, &wid)?;
         let h = history_of(&s, &u, &vid, &wid)?;
         let e = s.db.equipment(&w.equipment_id)?;
-        Ok((w, h, e))
+        let p = parts_of(&s, &u, &vid)?;
+        Ok((w, h, e, p))
     })
     .await;
-    let (w, history, equipment) = match loaded {
+    let (w, history, equipment, parts) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -379,6 +416,7 @@ async fn work_order_page(
                 None => { span.muted { (w.equipment_id) } }
             }
         }))
+        (views::parts_used(&w, &parts, |_| format!("/vessels/{id}/parts")))
         (views::comment_thread(&w.comments, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
         (views::history(&history.changes))

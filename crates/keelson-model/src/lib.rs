@@ -7,6 +7,7 @@
 pub mod counter;
 pub mod equipment;
 pub mod fault;
+pub mod part;
 pub mod plan;
 pub mod record;
 pub mod role;
@@ -18,6 +19,10 @@ pub use counter::{
 };
 pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
+pub use part::{
+    Movement, MovementKind, NewMovement, NewPart, NewRequisition, Part, PartPatch, PartUse,
+    Requisition, RequisitionLine, RequisitionPatch, RequisitionStatus, StockLevel, Submission,
+};
 pub use plan::{
     NewPlan, NewPostponement, Plan, PlanPatch, PlanState, Postponement, Schedule, schedule,
 };

@@ -1,7 +1,7 @@
 //! Every kind of maintenance record, as one type, for the code that stores,
 //! syncs and audits records whatever their kind.
 
-use crate::{Comment, Counter, Equipment, Fault, Plan, WorkOrder};
+use crate::{Comment, Counter, Equipment, Fault, Part, Plan, Requisition, WorkOrder};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,10 @@ pub const WORK_ORDER: &str = "work_order";
 pub const COUNTER: &str = "counter";
 /// The record kind of maintenance plans.
 pub const PLAN: &str = "plan";
+/// The record kind of spare parts.
+pub const PART: &str = "part";
+/// The record kind of requisitions.
+pub const REQUISITION: &str = "requisition";
 
 /// A maintenance record of any kind, as read from its document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +34,10 @@ pub enum Record {
     Counter(Counter),
     /// A maintenance plan.
     Plan(Plan),
+    /// A spare part and its stock movements.
+    Part(Part),
+    /// A requisition for spare parts.
+    Requisition(Requisition),
 }
 
 impl Record {
@@ -41,6 +49,8 @@ impl Record {
             Record::WorkOrder(_) => WORK_ORDER,
             Record::Counter(_) => COUNTER,
             Record::Plan(_) => PLAN,
+            Record::Part(_) => PART,
+            Record::Requisition(_) => REQUISITION,
         }
     }
 
@@ -52,6 +62,8 @@ impl Record {
             Record::WorkOrder(r) => &r.id,
             Record::Counter(r) => &r.id,
             Record::Plan(r) => &r.id,
+            Record::Part(r) => &r.id,
+            Record::Requisition(r) => &r.id,
         }
     }
 
@@ -63,14 +75,20 @@ impl Record {
             Record::WorkOrder(r) => &r.vessel_id,
             Record::Counter(r) => &r.vessel_id,
             Record::Plan(r) => &r.vessel_id,
+            Record::Part(r) => &r.vessel_id,
+            Record::Requisition(r) => &r.vessel_id,
         }
     }
 
-    /// The comment thread; equipment, counters and plans have none.
+    /// The comment thread; only faults and work orders have one.
     pub fn comments(&self) -> &[Comment] {
         match self {
             Record::Fault(r) => &r.comments,
-            Record::Equipment(_) | Record::Counter(_) | Record::Plan(_) => &[],
+            Record::Equipment(_)
+            | Record::Counter(_)
+            | Record::Plan(_)
+            | Record::Part(_)
+            | Record::Requisition(_) => &[],
             Record::WorkOrder(r) => &r.comments,
         }
     }
@@ -83,7 +101,27 @@ impl Record {
             Record::WorkOrder(r) => (&r.created_by, r.created_at),
             Record::Counter(r) => (&r.created_by, r.created_at),
             Record::Plan(r) => (&r.created_by, r.created_at),
+            Record::Part(r) => (&r.created_by, r.created_at),
+            Record::Requisition(r) => (&r.created_by, r.created_at),
         }
+    }
+
+    /// When the record last changed.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Fault(r) => r.updated_at,
+            Record::Equipment(r) => r.updated_at,
+            Record::WorkOrder(r) => r.updated_at,
+            Record::Counter(r) => r.updated_at,
+            Record::Plan(r) => r.updated_at,
+            Record::Part(r) => r.updated_at,
+            Record::Requisition(r) => r.updated_at,
+        }
+    }
+
+    /// Whether the record has a comment thread.
+    pub fn takes_comments(&self) -> bool {
+        matches!(self, Record::Fault(_) | Record::WorkOrder(_))
     }
 }
 

@@ -93,6 +93,17 @@ impl Role {
     pub fn may_manage_counters(self) -> bool {
         self >= Role::ChiefEngineer
     }
+
+    /// Whether this role may record spare parts received and consumed.
+    pub fn may_move_stock(self) -> bool {
+        self >= Role::Engineer
+    }
+
+    /// Whether this role may create and edit spare parts, adjust their
+    /// stock (with a reason) and handle requisitions.
+    pub fn may_manage_parts(self) -> bool {
+        self >= Role::ChiefEngineer
+    }
 }
 
 impl fmt::Display for Role {
@@ -187,6 +198,8 @@ mod tests {
         assert!(Role::ChiefEngineer.may_close_faults());
         assert!(!Role::Engineer.may_close_faults());
         assert!(!Role::Crew.may_work_faults());
+        assert!(Role::Engineer.may_move_stock() && !Role::Crew.may_move_stock());
+        assert!(Role::ChiefEngineer.may_manage_parts() && !Role::Engineer.may_manage_parts());
         assert!("captain".parse::<Role>().is_err());
         assert!(ShoreRole::Superintendent.may_comment());
         assert!(!ShoreRole::Viewer.may_comment());

@@ -7,6 +7,7 @@
 
 use crate::ValidationError;
 use crate::fault::{Comment, check_text};
+use crate::part::PartUse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -120,6 +121,11 @@ pub struct WorkEntry {
     pub text: String,
     /// Hours spent.
     pub hours: f64,
+    /// The spare parts used, each taken out of stock in the same
+    /// transaction as the entry; none in entries made before spare parts
+    /// existed.
+    #[serde(default)]
+    pub parts: Vec<PartUse>,
 }
 
 /// The chief engineer's sign-off.
@@ -269,13 +275,30 @@ pub struct NewWorkEntry {
     pub text: String,
     /// Hours spent (0 to 1,000).
     pub hours: f64,
+    /// The spare parts used, taken out of stock with the entry.
+    #[serde(default)]
+    pub parts: Vec<PartUse>,
 }
 
+/// Most parts one work entry may record.
+pub const MAX_PARTS_PER_ENTRY: usize = 50;
+
 impl NewWorkEntry {
-    /// Checks the text and the hours, and trims the text.
+    /// Checks the text, the hours and the parts used, and trims the texts.
     pub fn validated(mut self) -> Result<Self, ValidationError> {
         self.text = check_text("text", &self.text, 1, MAX_TEXT)?;
         validate_hours(self.hours)?;
+        if self.parts.len() > MAX_PARTS_PER_ENTRY {
+            return Err(ValidationError::new(
+                "parts",
+                format!("at most {MAX_PARTS_PER_ENTRY} parts per entry"),
+            ));
+        }
+        self.parts = self
+            .parts
+            .into_iter()
+            .map(PartUse::validated)
+            .collect::<Result<_, _>>()?;
         Ok(self)
     }
 }
@@ -346,6 +369,7 @@ mod tests {
             let e = NewWorkEntry {
                 text: "Changed filter".into(),
                 hours: bad,
+                parts: vec![],
             };
             assert_eq!(e.validated().unwrap_err().field, "hours");
         }

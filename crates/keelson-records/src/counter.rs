@@ -2,7 +2,9 @@
 //! corrects their totals; everyone on board records readings; a reading
 //! never goes below the current total.
 
-use crate::{Actor, COUNTER, EQUIPMENT, RecordError, forbid_unless, load_kind, write_local};
+use crate::{
+    Actor, COUNTER, EQUIPMENT, RecordError, forbid_unless, load_kind, write_local, write_new,
+};
 use chrono::{DateTime, Utc};
 use keelson_model::counter::reading_allowed;
 use keelson_model::{Counter, NewCorrection, NewCounter, ReadingSource, Record};
@@ -21,19 +23,16 @@ pub fn create_counter(
         "creating a counter needs the chief engineer",
     )?;
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         check_equipment(tx, vessel_id, &new.equipment_id)?;
-        let (mut doc, change) = RecordDoc::create_counter_as(
-            db.session_actor(),
-            &id,
+        as_counter(write_new(
+            tx,
+            RecordDoc::create_counter_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_counter(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 
@@ -146,35 +145,14 @@ fn as_counter(r: Record) -> Result<Counter, RecordError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{IncomingChange, Sender, apply_remote, create_equipment};
-    use keelson_model::{Criticality, Level, NewEquipment, Role};
+    use crate::testing::{actor, main_engine};
+    use crate::{IncomingChange, Sender, apply_remote};
+    use keelson_model::Role;
     use keelson_store::Site;
-
-    fn actor(name: &str, role: Role) -> Actor {
-        Actor {
-            name: name.into(),
-            role,
-        }
-    }
 
     fn setup(db: &Db) -> Counter {
         let chief = actor("chief", Role::ChiefEngineer);
-        let eq = create_equipment(
-            db,
-            "v1",
-            NewEquipment {
-                code: "6".into(),
-                name: "Main engine".into(),
-                level: Level::System,
-                criticality: Criticality::Critical,
-                maker: String::new(),
-                model: String::new(),
-                serial: String::new(),
-                tags: vec![],
-            },
-            &chief,
-        )
-        .unwrap();
+        let eq = main_engine(db);
         create_counter(
             db,
             "v1",

@@ -2,7 +2,7 @@
 //! edits them, codes are unique on a vessel, and the tree holds together
 //! (a parent code names an existing system).
 
-use crate::{Actor, EQUIPMENT, RecordError, forbid_unless, load_kind, write_local};
+use crate::{Actor, EQUIPMENT, RecordError, forbid_unless, load_kind, write_local, write_new};
 use chrono::Utc;
 use keelson_model::equipment::parent_code;
 use keelson_model::{Equipment, EquipmentPatch, Level, NewEquipment, Record};
@@ -20,7 +20,6 @@ pub fn create_equipment(
 ) -> Result<Equipment, RecordError> {
     forbid_unless(actor.role.may_manage_equipment(), NEEDS_CHIEF)?;
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         if tx.equipment_by_code(vessel_id, &new.code)?.is_some() {
             return Err(RecordError::Conflict(format!(
@@ -29,16 +28,14 @@ pub fn create_equipment(
             )));
         }
         check_parent(tx, vessel_id, &new.code)?;
-        let (mut doc, change) = RecordDoc::create_equipment_as(
-            db.session_actor(),
-            &id,
+        as_equipment(write_new(
+            tx,
+            RecordDoc::create_equipment_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_equipment(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 

@@ -5,7 +5,8 @@
 //! the new change-log entries back in one store transaction. Changes that
 //! arrive through sync go through [`apply_remote`], which applies a whole
 //! batch or nothing. Every kind of record (faults here, [`equipment`],
-//! [`work_order`], [`counter`] and [`plan`] in their modules) goes through
+//! [`work_order`], [`counter`], [`plan`] and [`part`] (spare parts and
+//! requisitions) in their modules) goes through
 //! the same load and write path; the kinds differ only in their fields and rules.
 //!
 //! Architecture invariant: this crate holds the rules of who may change
@@ -14,10 +15,11 @@
 
 pub mod counter;
 pub mod equipment;
+pub mod part;
 pub mod plan;
 pub mod work_order;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keelson_model::{
     Fault, FaultPatch, HistoryEntry, NewFault, Record, Role, Status, ValidationError,
     fault::validate_comment,
@@ -28,7 +30,11 @@ use keelson_sync::record::{RecordDoc, decode_change};
 
 pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
-pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PLAN, WORK_ORDER};
+pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PART, PLAN, REQUISITION, WORK_ORDER};
+pub use part::{
+    create_part, create_requisition, draft_from_minimum, patch_part, patch_requisition,
+    record_movement, submit_requisition,
+};
 pub use plan::{
     ScheduledPlan, create_plan, open_due_work_orders, patch_plan, postpone_plan, scheduled_plans,
 };
@@ -106,21 +112,20 @@ pub fn create_fault(
     reporter: &str,
 ) -> Result<Fault, RecordError> {
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = RecordDoc::create_fault_as(
-        db.session_actor(),
-        &id,
-        vessel_id,
-        &new,
-        reporter,
-        Utc::now(),
-    )
-    .map_err(RecordError::from_codec)?;
-    db.transact(|tx| match write_local(tx, &id, &mut doc, vec![change])? {
-        Record::Fault(f) => Ok(f),
-        _ => Err(RecordError::Sync(SyncError::Internal(
-            "a new fault reads as another kind".into(),
-        ))),
+    db.transact(|tx| {
+        match write_new(
+            tx,
+            RecordDoc::create_fault_as,
+            vessel_id,
+            &new,
+            reporter,
+            Utc::now(),
+        )? {
+            Record::Fault(f) => Ok(f),
+            _ => Err(RecordError::Sync(SyncError::Internal(
+                "a new fault reads as another kind".into(),
+            ))),
+        }
     })
 }
 
@@ -299,12 +304,10 @@ pub fn check_edit(
             }
         )))
     };
-    let old_comments = before.map_or(&[][..], Record::comments);
-    for old in old_comments {
-        if after.comments().iter().find(|c| c.id == old.id) != Some(old) {
-            return refuse(format!("change or remove comment {}", old.id));
-        }
+    if let Some(entry) = removed_or_rewritten_entry(before, after) {
+        return refuse(format!("change or remove {entry}"));
     }
+    let old_comments = before.map_or(&[][..], Record::comments);
     for new in after
         .comments()
         .iter()
@@ -313,37 +316,6 @@ pub fn check_edit(
         let from_shore = new.author.ends_with(SHORE_AUTHOR_SUFFIX);
         if from_shore != (sender == Sender::Shore) {
             return refuse(format!("write a comment as {}", new.author));
-        }
-    }
-    if let (Some(Record::WorkOrder(b)), Record::WorkOrder(a)) = (before, after) {
-        for old in &b.entries {
-            if a.entries.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove work entry {}", old.id));
-            }
-        }
-        for old in &b.sign_offs {
-            if a.sign_offs.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove sign-off {}", old.id));
-            }
-        }
-    }
-    if let (Some(Record::Counter(b)), Record::Counter(a)) = (before, after) {
-        for old in &b.readings {
-            if a.readings.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove reading {}", old.id));
-            }
-        }
-        for old in &b.corrections {
-            if a.corrections.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove correction {}", old.id));
-            }
-        }
-    }
-    if let (Some(Record::Plan(b)), Record::Plan(a)) = (before, after) {
-        for old in &b.postponements {
-            if a.postponements.iter().find(|e| e.id == old.id) != Some(old) {
-                return refuse(format!("change or remove postponement {}", old.id));
-            }
         }
     }
     match (sender, before) {
@@ -357,6 +329,61 @@ pub fn check_edit(
         }
         (Sender::Vessel, _) => Ok(()),
     }
+}
+
+/// The first entry of an append-only list (a comment, a work entry, a
+/// sign-off, a reading, a correction, a postponement, a stock movement, a
+/// submission) that `before` holds
+/// and `after` lacks or holds changed, named for the refusal.
+fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option<String> {
+    let before = before?;
+    if let Some(lost) = first_lost("comment", before.comments(), after.comments(), |c| {
+        c.id.as_str()
+    }) {
+        return Some(lost);
+    }
+    match (before, after) {
+        (Record::WorkOrder(b), Record::WorkOrder(a)) => {
+            first_lost("work entry", &b.entries, &a.entries, |e| e.id.as_str())
+                .or_else(|| first_lost("sign-off", &b.sign_offs, &a.sign_offs, |e| e.id.as_str()))
+        }
+        (Record::Counter(b), Record::Counter(a)) => {
+            first_lost("reading", &b.readings, &a.readings, |e| e.id.as_str()).or_else(|| {
+                first_lost("correction", &b.corrections, &a.corrections, |e| {
+                    e.id.as_str()
+                })
+            })
+        }
+        (Record::Plan(b), Record::Plan(a)) => {
+            first_lost("postponement", &b.postponements, &a.postponements, |e| {
+                e.id.as_str()
+            })
+        }
+        (Record::Part(b), Record::Part(a)) => {
+            first_lost("stock movement", &b.movements, &a.movements, |e| {
+                e.id.as_str()
+            })
+        }
+        (Record::Requisition(b), Record::Requisition(a)) => {
+            first_lost("submission", &b.submissions, &a.submissions, |e| {
+                e.id.as_str()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The first entry of `old` that `new` lacks or holds changed (entries are
+/// matched by `id`), as `what` and its id.
+fn first_lost<T: PartialEq>(
+    what: &str,
+    old: &[T],
+    new: &[T],
+    id: impl Fn(&T) -> &str,
+) -> Option<String> {
+    old.iter()
+        .find(|o| new.iter().find(|n| id(n) == id(o)) != Some(*o))
+        .map(|o| format!("{what} {}", id(o)))
 }
 
 /// The first field, other than the comment thread and the time of the last
@@ -459,6 +486,27 @@ fn load_fault(tx: &RecordTx<'_>, id: &str) -> Result<(RecordDoc, Fault), RecordE
     }
 }
 
+/// The codec's constructor of a kind: actor, id, vessel, what to create,
+/// author, time.
+type Create<N> =
+    fn(&[u8], &str, &str, &N, &str, DateTime<Utc>) -> Result<(RecordDoc, Vec<u8>), SyncError>;
+
+/// Creates a record of `vessel_id` with `create` under a new id, with this
+/// handle's actor, and writes it: the one creation path of every kind.
+pub(crate) fn write_new<N>(
+    tx: &mut RecordTx<'_>,
+    create: Create<N>,
+    vessel_id: &str,
+    new: &N,
+    author: &str,
+    now: DateTime<Utc>,
+) -> Result<Record, RecordError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (mut doc, change) =
+        create(tx.actor(), &id, vessel_id, new, author, now).map_err(RecordError::from_codec)?;
+    write_local(tx, &id, &mut doc, vec![change])
+}
+
 /// Loads a record of `kind` for a local edit, with this handle's actor. A
 /// record of another kind is not found: ids are not guessable across
 /// kinds' endpoints.
@@ -508,6 +556,42 @@ pub(crate) fn write_local(
         },
     )?;
     Ok(record)
+}
+
+/// What the tests of every kind start from.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testing {
+    use super::{Actor, Db};
+    use keelson_model::{Criticality, Equipment, Level, NewEquipment, Role};
+
+    /// A user `name` with `role`.
+    pub(crate) fn actor(name: &str, role: Role) -> Actor {
+        Actor {
+            name: name.into(),
+            role,
+        }
+    }
+
+    /// The main engine, system 6 of vessel `v1`, added by the chief.
+    pub(crate) fn main_engine(db: &Db) -> Equipment {
+        crate::create_equipment(
+            db,
+            "v1",
+            NewEquipment {
+                code: "6".into(),
+                name: "Main engine".into(),
+                level: Level::System,
+                criticality: Criticality::Critical,
+                maker: String::new(),
+                model: String::new(),
+                serial: String::new(),
+                tags: vec![],
+            },
+            &actor("chief", Role::ChiefEngineer),
+        )
+        .unwrap()
+    }
 }
 
 #[cfg(test)]

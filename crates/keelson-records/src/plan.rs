@@ -5,7 +5,7 @@
 //! and no crash can leave a signed-off job the plan does not know of.
 
 use crate::counter::check_equipment;
-use crate::{Actor, COUNTER, PLAN, RecordError, forbid_unless, load_kind, write_local};
+use crate::{Actor, COUNTER, PLAN, RecordError, forbid_unless, load_kind, write_local, write_new};
 use chrono::{DateTime, Utc};
 use keelson_model::{
     NewPlan, NewPostponement, NewWorkOrder, Plan, PlanPatch, PlanState, Record, Schedule,
@@ -41,7 +41,6 @@ pub fn create_plan(
 ) -> Result<Plan, RecordError> {
     forbid_unless(actor.role.may_manage_plans(), NEEDS_CHIEF)?;
     new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         check_equipment(tx, vessel_id, &new.equipment_id)?;
         if let Some(counter_id) = &new.counter_id {
@@ -60,16 +59,14 @@ pub fn create_plan(
                 new.last_done_hours = Some(counter.total);
             }
         }
-        let (mut doc, change) = RecordDoc::create_plan_as(
-            db.session_actor(),
-            &id,
+        as_plan(write_new(
+            tx,
+            RecordDoc::create_plan_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_plan(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 
@@ -173,17 +170,14 @@ pub fn open_due_work_orders(
                 plan_id: Some(plan.id.clone()),
             }
             .validated()?;
-            let id = uuid::Uuid::new_v4().to_string();
-            let (mut doc, change) = RecordDoc::create_work_order_as(
-                db.session_actor(),
-                &id,
+            match write_new(
+                tx,
+                RecordDoc::create_work_order_as,
                 vessel_id,
                 &new,
                 PLANNER,
                 now,
-            )
-            .map_err(RecordError::from_codec)?;
-            match write_local(tx, &id, &mut doc, vec![change])? {
+            )? {
                 Record::WorkOrder(w) => Ok(Some(w)),
                 _ => Err(RecordError::NotFound),
             }
@@ -237,22 +231,12 @@ fn as_plan(r: Record) -> Result<Plan, RecordError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{actor, main_engine};
     use crate::{
-        correct_counter, create_counter, create_equipment, patch_work_order, record_reading,
-        sign_off_work_order,
+        correct_counter, create_counter, patch_work_order, record_reading, sign_off_work_order,
     };
-    use keelson_model::{
-        Criticality, Level, NewCorrection, NewCounter, NewEquipment, NewSignOff, Role,
-        WorkOrderPatch, WorkStatus,
-    };
+    use keelson_model::{NewCorrection, NewCounter, NewSignOff, Role, WorkOrderPatch, WorkStatus};
     use keelson_store::Site;
-
-    fn actor(name: &str, role: Role) -> Actor {
-        Actor {
-            name: name.into(),
-            role,
-        }
-    }
 
     #[test]
     fn an_hours_plan_falls_due_opens_one_work_order_and_moves_on_sign_off() {
@@ -260,22 +244,7 @@ mod tests {
         let db = Db::open(dir.path(), Site::Edge).unwrap();
         let chief = actor("chief", Role::ChiefEngineer);
         let crew = actor("crew1", Role::Crew);
-        let eq = create_equipment(
-            &db,
-            "v1",
-            NewEquipment {
-                code: "6".into(),
-                name: "Main engine".into(),
-                level: Level::System,
-                criticality: Criticality::Critical,
-                maker: String::new(),
-                model: String::new(),
-                serial: String::new(),
-                tags: vec![],
-            },
-            &chief,
-        )
-        .unwrap();
+        let eq = main_engine(&db);
         let counter = create_counter(
             &db,
             "v1",

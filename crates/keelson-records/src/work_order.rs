@@ -4,7 +4,7 @@
 
 use crate::{
     Actor, EQUIPMENT, RecordError, WORK_ORDER, comment_record, forbid_unless, load_kind,
-    write_local,
+    write_local, write_new,
 };
 use chrono::Utc;
 use keelson_model::{
@@ -24,7 +24,6 @@ pub fn create_work_order(
 ) -> Result<WorkOrder, RecordError> {
     forbid_unless(actor.role.may_work_orders(), NEEDS_ENGINEER)?;
     let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
     db.transact(|tx| {
         match tx.load(&new.equipment_id)? {
             Some(e) if e.kind == EQUIPMENT && e.vessel_id == vessel_id => {}
@@ -36,16 +35,14 @@ pub fn create_work_order(
                 .into());
             }
         }
-        let (mut doc, change) = RecordDoc::create_work_order_as(
-            db.session_actor(),
-            &id,
+        as_work_order(write_new(
+            tx,
+            RecordDoc::create_work_order_as,
             vessel_id,
             &new,
             &actor.name,
             Utc::now(),
-        )
-        .map_err(RecordError::from_codec)?;
-        as_work_order(write_local(tx, &id, &mut doc, vec![change])?)
+        )?)
     })
 }
 
@@ -78,7 +75,9 @@ pub fn patch_work_order(
     })
 }
 
-/// Records work done on a work order.
+/// Records work done on a work order. The spare parts the entry lists are
+/// taken out of stock in the same transaction, each as a consumption that
+/// names the work order; a part short of stock refuses the whole entry.
 pub fn add_work_entry(
     db: &Db,
     id: &str,
@@ -93,6 +92,13 @@ pub fn add_work_entry(
             return Err(RecordError::Conflict(
                 "the work order is cancelled: reopen it before recording work".into(),
             ));
+        }
+        forbid_unless(
+            entry.parts.is_empty() || actor.role.may_move_stock(),
+            "recording parts used needs the engineer role",
+        )?;
+        for used in &entry.parts {
+            crate::part::consume_for_work_order(tx, &current.vessel_id, id, used, &actor.name)?;
         }
         let entry_id = uuid::Uuid::new_v4().to_string();
         let change = doc
@@ -170,35 +176,13 @@ fn as_work_order(r: Record) -> Result<WorkOrder, RecordError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{IncomingChange, Sender, apply_remote, create_equipment};
-    use keelson_model::{Criticality, Level, NewEquipment, Role};
+    use crate::testing::{actor, main_engine};
+    use crate::{IncomingChange, Sender, apply_remote};
+    use keelson_model::Role;
     use keelson_store::Site;
 
-    fn actor(name: &str, role: Role) -> Actor {
-        Actor {
-            name: name.into(),
-            role,
-        }
-    }
-
     fn setup(db: &Db) -> WorkOrder {
-        let chief = actor("chief", Role::ChiefEngineer);
-        let eq = create_equipment(
-            db,
-            "v1",
-            NewEquipment {
-                code: "6".into(),
-                name: "Main engine".into(),
-                level: Level::System,
-                criticality: Criticality::Critical,
-                maker: String::new(),
-                model: String::new(),
-                serial: String::new(),
-                tags: vec![],
-            },
-            &chief,
-        )
-        .unwrap();
+        let eq = main_engine(db);
         create_work_order(
             db,
             "v1",
@@ -245,6 +229,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Replaced plunger and barrel".into(),
             hours: 3.5,
+            parts: vec![],
         };
         add_work_entry(&db, &wo.id, entry.clone(), &second).unwrap();
         patch_work_order(&db, &wo.id, status(WorkStatus::Done), &second).unwrap();
@@ -301,6 +286,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Cleaned filter".into(),
             hours: 1.0,
+            parts: vec![],
         };
         add_work_entry(&db, &wo.id, entry, &second).unwrap();
         patch_work_order(&db, &wo.id, status(WorkStatus::Done), &second).unwrap();

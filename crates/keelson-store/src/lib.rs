@@ -38,7 +38,8 @@ mod users;
 pub use alarms::{AlarmEventRow, AlarmRow, AlarmWrite, NewAlarmRow};
 pub use edge::{StoredSample, SyncState};
 pub use records::{
-    ChangeRow, FaultFilter, NewChange, Origin, RecordTx, RecordWrite, StoredRecord, WorkOrderFilter,
+    ChangeRow, FaultFilter, NewChange, Origin, PartFilter, RecordTx, RecordWrite,
+    RequisitionFilter, StoredRecord, WorkOrderFilter,
 };
 pub use shore::{DEFAULT_ORG, NonceOutcome, OrgRow, QuarantineRow, VesselRow};
 pub use tiers::{

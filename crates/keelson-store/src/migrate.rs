@@ -31,6 +31,10 @@ const COMMON: &[Migration] = &[
         "common/0006_fault_list_index",
         include_str!("../../../schema/common/0006_fault_list_index.sql"),
     ),
+    (
+        "common/0007_spare_parts",
+        include_str!("../../../schema/common/0007_spare_parts.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[

@@ -9,12 +9,12 @@
 //! The store never decodes a document. The caller hands it the record as
 //! read from the document ([`Record`]); the store writes the projection
 //! table of that record's kind (`faults`, `equipment`, `work_orders`,
-//! `counters` or `plans`).
+//! `counters`, `plans`, `parts` or `requisitions`).
 //! Everything else (the `records` row and the change log) is one code path
 //! for every kind.
 
 use crate::{Db, StoreError, ms, now_ms};
-use keelson_model::{Counter, Equipment, Fault, Plan, Record, WorkOrder};
+use keelson_model::{Counter, Equipment, Fault, Part, Plan, Record, Requisition, WorkOrder};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a change was made, from this site's point of view.
@@ -162,6 +162,37 @@ pub struct WorkOrderFilter {
     pub offset: u32,
 }
 
+/// Which spare parts to list.
+#[derive(Debug, Clone, Default)]
+pub struct PartFilter {
+    /// Only this vessel's parts.
+    pub vessel_id: Option<String>,
+    /// Only parts whose number, name, maker or maker's reference contains
+    /// this, in any case.
+    pub search: Option<String>,
+    /// Only parts below their minimum stock.
+    pub below_minimum: bool,
+    /// Only parts that fit this equipment record.
+    pub equipment_id: Option<String>,
+    /// At most this many (0 means a default of 500).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
+/// Which requisitions to list.
+#[derive(Debug, Clone, Default)]
+pub struct RequisitionFilter {
+    /// Only this vessel's requisitions.
+    pub vessel_id: Option<String>,
+    /// Only requisitions in this status.
+    pub status: Option<String>,
+    /// At most this many (0 means a default of 500).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
 /// A write transaction over records, held under the store's writer lock.
 pub struct RecordTx<'a> {
     pub(crate) tx: Transaction<'a>,
@@ -235,6 +266,8 @@ impl RecordTx<'_> {
             Some(Record::WorkOrder(o)) => self.project_work_order(o)?,
             Some(Record::Counter(c)) => self.project_counter(c)?,
             Some(Record::Plan(p)) => self.project_plan(p)?,
+            Some(Record::Part(p)) => self.project_part(p)?,
+            Some(Record::Requisition(r)) => self.project_requisition(r)?,
             None => {}
         }
         let mut added = 0;
@@ -342,6 +375,80 @@ impl RecordTx<'_> {
         Ok(())
     }
 
+    fn project_part(&mut self, p: &Part) -> Result<(), StoreError> {
+        let json = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let search = [&p.number, &p.name, &p.maker, &p.maker_ref]
+            .map(|s| s.to_lowercase())
+            .join("\n");
+        self.tx.execute(
+            "INSERT INTO parts (id, vessel_id, number, name, total, min_stock, below_minimum,
+                                search, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, total = excluded.total,
+                min_stock = excluded.min_stock, below_minimum = excluded.below_minimum,
+                search = excluded.search, updated_at_ms = excluded.updated_at_ms,
+                json = excluded.json",
+            params![
+                p.id,
+                p.vessel_id,
+                p.number,
+                p.name,
+                p.total,
+                p.min_stock,
+                p.below_minimum,
+                search,
+                ms(p.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn project_requisition(&mut self, r: &Requisition) -> Result<(), StoreError> {
+        let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO requisitions (id, vessel_id, status, created_at_ms, updated_at_ms, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status,
+                updated_at_ms = excluded.updated_at_ms, json = excluded.json",
+            params![
+                r.id,
+                r.vessel_id,
+                r.status.as_str(),
+                ms(r.created_at),
+                ms(r.updated_at),
+                json
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The part of `vessel_id` numbered `number`, as last projected.
+    pub fn part_by_number(
+        &self,
+        vessel_id: &str,
+        number: &str,
+    ) -> Result<Option<Part>, StoreError> {
+        let json: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT json FROM parts WHERE vessel_id = ?1 AND number = ?2 ORDER BY id LIMIT 1",
+                [vessel_id, number],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| parse_json("part", &j)).transpose()
+    }
+
+    /// Every part of `vessel_id` below its minimum stock, by part number.
+    pub fn parts_below_minimum(&self, vessel_id: &str) -> Result<Vec<Part>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT json FROM parts WHERE vessel_id = ?1 AND below_minimum = 1 ORDER BY number, id",
+        )?;
+        let rows = stmt.query_map([vessel_id], |r| r.get::<_, String>(0))?;
+        rows.map(|j| parse_json("part", &j?)).collect()
+    }
+
     /// Whether a plan has a work order that is neither signed off nor
     /// cancelled, inside the transaction.
     pub fn plan_has_open_work_order(&self, plan_id: &str) -> Result<bool, StoreError> {
@@ -356,13 +463,7 @@ impl RecordTx<'_> {
 
     /// A counter as last projected, inside the transaction.
     pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
-        let json: Option<String> = self
-            .tx
-            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("counter", &j)).transpose()
+        projected(&self.tx, "counters", "counter", id)
     }
 
     fn project_work_order(&mut self, o: &WorkOrder) -> Result<(), StoreError> {
@@ -439,13 +540,7 @@ impl Db {
 
     /// A piece of equipment as last projected.
     pub fn equipment(&self, id: &str) -> Result<Option<Equipment>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM equipment WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("equipment", &j)).transpose()
+        projected(&*self.reader()?, "equipment", "equipment", id)
     }
 
     /// Every piece of equipment of a vessel (or all), in tree order: each
@@ -469,13 +564,7 @@ impl Db {
 
     /// A counter as last projected.
     pub fn counter(&self, id: &str) -> Result<Option<Counter>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM counters WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("counter", &j)).transpose()
+        projected(&*self.reader()?, "counters", "counter", id)
     }
 
     /// Counters of a vessel (or all) and, when given, of one piece of
@@ -506,11 +595,7 @@ impl Db {
 
     /// A plan as last projected.
     pub fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM plans WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        json.map(|j| parse_json("plan", &j)).transpose()
+        projected(&*self.reader()?, "plans", "plan", id)
     }
 
     /// Every plan of a vessel (or all), by title. Their states depend on
@@ -526,13 +611,7 @@ impl Db {
 
     /// A work order as last projected.
     pub fn work_order(&self, id: &str) -> Result<Option<WorkOrder>, StoreError> {
-        let conn = self.reader()?;
-        let json: Option<String> = conn
-            .query_row("SELECT json FROM work_orders WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        json.map(|j| parse_json("work order", &j)).transpose()
+        projected(&*self.reader()?, "work_orders", "work order", id)
     }
 
     /// Work orders, most recently changed first, and how many match in all
@@ -541,35 +620,63 @@ impl Db {
         &self,
         filter: &WorkOrderFilter,
     ) -> Result<(Vec<WorkOrder>, u64), StoreError> {
-        let conn = self.reader()?;
-        let limit = if filter.limit == 0 { 500 } else { filter.limit };
-        let mut stmt = conn.prepare_cached(
-            "SELECT json FROM work_orders
-             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR equipment_id = ?3)
-             ORDER BY updated_at_ms DESC, id LIMIT ?4 OFFSET ?5",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.vessel_id,
-                filter.status,
-                filter.equipment_id,
-                limit,
-                filter.offset
-            ],
-            |r| r.get::<_, String>(0),
-        )?;
-        let list = rows
-            .map(|j| parse_json("work order", &j?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM work_orders
-             WHERE (?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
+        projected_page(
+            &*self.reader()?,
+            ("work_orders", "work order"),
+            "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR equipment_id = ?3)",
-            params![filter.vessel_id, filter.status, filter.equipment_id],
-            |r| r.get(0),
-        )?;
-        Ok((list, total as u64))
+            "updated_at_ms DESC, id",
+            &[&filter.vessel_id, &filter.status, &filter.equipment_id],
+            (filter.limit, filter.offset),
+        )
+    }
+
+    /// A spare part as last projected.
+    pub fn part(&self, id: &str) -> Result<Option<Part>, StoreError> {
+        projected(&*self.reader()?, "parts", "part", id)
+    }
+
+    /// Spare parts by part number, and how many match in all (for paging).
+    /// The equipment filter reads each part's list of equipment from its
+    /// JSON, since a part may fit several.
+    pub fn list_parts(&self, filter: &PartFilter) -> Result<(Vec<Part>, u64), StoreError> {
+        let search = filter.search.as_ref().map(|s| s.trim().to_lowercase());
+        projected_page(
+            &*self.reader()?,
+            ("parts", "part"),
+            "(?1 IS NULL OR vessel_id = ?1)
+               AND (?2 IS NULL OR instr(search, ?2) > 0)
+               AND (?3 = 0 OR below_minimum = 1)
+               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(parts.json, '$.equipment_ids') WHERE value = ?4))",
+            "number, id",
+            &[
+                &filter.vessel_id,
+                &search,
+                &filter.below_minimum,
+                &filter.equipment_id,
+            ],
+            (filter.limit, filter.offset),
+        )
+    }
+
+    /// A requisition as last projected.
+    pub fn requisition(&self, id: &str) -> Result<Option<Requisition>, StoreError> {
+        projected(&*self.reader()?, "requisitions", "requisition", id)
+    }
+
+    /// Requisitions, most recently changed first, and how many match in all.
+    pub fn list_requisitions(
+        &self,
+        filter: &RequisitionFilter,
+    ) -> Result<(Vec<Requisition>, u64), StoreError> {
+        projected_page(
+            &*self.reader()?,
+            ("requisitions", "requisition"),
+            "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)",
+            "updated_at_ms DESC, id",
+            &[&filter.vessel_id, &filter.status],
+            (filter.limit, filter.offset),
+        )
     }
 
     /// Faults, most recently changed first.
@@ -674,6 +781,52 @@ impl Db {
         })?;
         Ok((records as u64, changes as u64))
     }
+}
+
+/// One record of the projection `table`, read back from its JSON; `what`
+/// names the kind in errors.
+fn projected<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    table: &str,
+    what: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let json: Option<String> = conn
+        .prepare_cached(&format!("SELECT json FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    json.map(|j| parse_json(what, &j)).transpose()
+}
+
+/// One page of the projection `table` where `conditions` hold, in
+/// `order`, and how many rows match in all (for paging). The conditions'
+/// parameters come first, then the page's limit and offset.
+fn projected_page<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    (table, what): (&str, &str),
+    conditions: &str,
+    order: &str,
+    params: &[&dyn rusqlite::ToSql],
+    (limit, offset): (u32, u32),
+) -> Result<(Vec<T>, u64), StoreError> {
+    let limit = if limit == 0 { 500 } else { limit };
+    let n = params.len();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT json FROM {table} WHERE {conditions} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+        n + 1,
+        n + 2
+    ))?;
+    let mut all: Vec<&dyn rusqlite::ToSql> = params.to_vec();
+    all.push(&limit);
+    all.push(&offset);
+    let list = stmt
+        .query_map(all.as_slice(), |r| r.get::<_, String>(0))?
+        .map(|j| parse_json(what, &j?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE {conditions}"))?
+        .query_row(params, |r| r.get(0))?;
+    Ok((list, total as u64))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {

@@ -7,7 +7,8 @@
 //! and the comment thread. Where kinds differ (their fields and their rules)
 //! the code dispatches on the root's `kind`: faults below, equipment in
 //! [`equipment`], work orders in [`work_order`], counters in [`counter`],
-//! plans in [`plan`]. [`RecordDoc::to_record`] reads any kind back as a
+//! plans in [`plan`], spare parts in [`part`], requisitions in
+//! [`requisition`]. [`RecordDoc::to_record`] reads any kind back as a
 //! [`Record`].
 //!
 //! Every document's root map holds `kind` (string), `schema` (uint, the
@@ -86,7 +87,9 @@ use crate::SyncError;
 
 pub mod counter;
 pub mod equipment;
+pub mod part;
 pub mod plan;
+pub mod requisition;
 pub mod work_order;
 
 /// The `kind` of a fault document.
@@ -112,6 +115,7 @@ mod key {
     pub(super) const REPORTER: &str = "reporter";
     pub(super) const CREATED_AT: &str = "created_at";
     pub(super) const UPDATED_AT: &str = "updated_at";
+    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const COMMENTS: &str = "comments";
     pub(super) const C_ID: &str = "id";
     pub(super) const C_AUTHOR: &str = "author";
@@ -450,37 +454,34 @@ impl RecordDoc {
         validate_person("author", author)?;
         let text = keelson_model::fault::validate_comment(text)?;
         let current = self.to_record()?;
-        if matches!(
-            current,
-            Record::Equipment(_) | Record::Counter(_) | Record::Plan(_)
-        ) {
+        if !current.takes_comments() {
             return Err(ValidationError::new(
                 "text",
                 format!("{} records take no comments", current.kind()),
             )
             .into());
         }
-        if current.comments().iter().any(|c| c.id == comment_id) {
-            return Err(ValidationError::new("id", "a comment with this id already exists").into());
-        }
-        let list = comments_list(&self.doc)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(record_updated_at(&current), now);
-
-        let change = self.transact(author, now, |d| {
-            // Appending at the end keeps the list in local order; concurrent
-            // appends from two sites both survive and are ordered by `at`
-            // when read.
-            let end = d.length(&list);
-            let comment = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&comment, key::C_ID, comment_id)?;
-            d.put(&comment, key::C_AUTHOR, author)?;
-            d.put(&comment, key::C_TEXT, text.as_str())?;
-            d.put(&comment, key::C_AT, at)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a comment wrote nothing".into()))
+        ensure_new_entry(
+            current.comments().iter().map(|c| c.id.as_str()),
+            comment_id,
+            "a comment",
+        )?;
+        // Appending at the end keeps the list in local order; concurrent
+        // appends from two sites both survive and are ordered by `at` when
+        // read.
+        self.append_entry(
+            key::COMMENTS,
+            current.updated_at(),
+            author,
+            now,
+            "adding a comment",
+            vec![
+                (key::C_ID, comment_id.into()),
+                (key::C_AUTHOR, author.into()),
+                (key::C_TEXT, text.as_str().into()),
+                (key::C_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+            ],
+        )
     }
 
     /// Applies changes received from another site, all or nothing.
@@ -564,13 +565,10 @@ impl RecordDoc {
     /// limits. Any failure is [`SyncError::Malformed`]. Comments come sorted
     /// by time, then id, so every site shows the same order.
     pub fn to_fault(&self) -> Result<Fault, SyncError> {
-        match self.to_record()? {
-            Record::Fault(f) => Ok(f),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {FAULT_KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(FAULT_KIND, |r| match r {
+            Record::Fault(f) => Some(f),
+            _ => None,
+        })
     }
 
     /// The record's kind as its root says, unchecked.
@@ -604,6 +602,14 @@ impl RecordDoc {
                 plan::KIND => {
                     check_schema(&self.doc, plan::KIND, plan::SCHEMA)?;
                     self.read_plan().map(Record::Plan)
+                }
+                part::KIND => {
+                    check_schema(&self.doc, part::KIND, part::SCHEMA)?;
+                    self.read_part().map(Record::Part)
+                }
+                requisition::KIND => {
+                    check_schema(&self.doc, requisition::KIND, requisition::SCHEMA)?;
+                    self.read_requisition().map(Record::Requisition)
                 }
                 other => Err(SyncError::malformed(format!(
                     "record: unknown kind {other:?}"
@@ -677,6 +683,55 @@ impl RecordDoc {
         })
     }
 
+    /// Creates the document of a new record of `layout` (its kind and
+    /// schema) with the caller's actor, as one change by `author`: the
+    /// root's identity, what `fields` writes, then who created it and when.
+    /// Every kind but the fault, which names its reporter instead, is
+    /// created through here.
+    fn create_as(
+        actor: &[u8],
+        layout: (&'static str, u64),
+        id: &str,
+        vessel_id: &str,
+        author: &str,
+        now: DateTime<Utc>,
+        fields: impl FnOnce(&mut AutoCommit) -> Result<(), AutomergeError>,
+    ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
+        validate_record_id("id", id)?;
+        validate_vessel_id(vessel_id)?;
+        validate_person("author", author)?;
+        let (kind, schema) = layout;
+        let at = ScalarValue::Timestamp(now.timestamp_millis());
+        let mut doc = RecordDoc {
+            doc: AutoCommit::new(),
+        };
+        doc.set_actor(actor)?;
+        let change = doc.transact(author, now, |d| {
+            d.put(ROOT, key::KIND, kind)?;
+            d.put(ROOT, key::SCHEMA, schema)?;
+            d.put(ROOT, key::ID, id)?;
+            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+            fields(d)?;
+            d.put(ROOT, key::CREATED_BY, author)?;
+            d.put(ROOT, key::CREATED_AT, at.clone())?;
+            d.put(ROOT, key::UPDATED_AT, at)?;
+            Ok(())
+        })?;
+        let change = change
+            .ok_or_else(|| SyncError::Internal(format!("creating a {kind} wrote nothing")))?;
+        Ok((doc, change))
+    }
+
+    /// The record as `pick` takes it out of [`Record`]; a record of another
+    /// kind than `kind` is malformed for the caller.
+    fn to_kind<T>(&self, kind: &str, pick: fn(Record) -> Option<T>) -> Result<T, SyncError> {
+        let record = self.to_record()?;
+        let got = record.kind();
+        pick(record).ok_or_else(|| {
+            SyncError::malformed(format!("record: kind is {got:?}, expected {kind:?}"))
+        })
+    }
+
     /// Runs `write` as one transaction and commits it. On a write error the
     /// transaction is rolled back so no half-made edit leaks into a later
     /// commit. Returns the change's raw bytes, or `None` when `write` made no
@@ -703,6 +758,128 @@ impl RecordDoc {
             .ok_or_else(|| SyncError::Internal(format!("committed change {hash} not found")))?;
         Ok(Some(change.raw_bytes().to_vec()))
     }
+
+    /// Appends one entry, a map of `fields`, to the end of the root list
+    /// `list` and moves `updated_at` on from `updated_at`, as one change by
+    /// `author`. Every append-only list of every kind (comments, work
+    /// entries, sign-offs, readings, corrections, postponements, stock
+    /// movements) is written through here: automerge keeps every concurrent
+    /// insert into a list, so entries made on two sites while apart all
+    /// survive a merge. `what` names the edit in the error raised if it
+    /// wrote nothing.
+    fn append_entry(
+        &mut self,
+        list: &str,
+        updated_at: DateTime<Utc>,
+        author: &str,
+        now: DateTime<Utc>,
+        what: &str,
+        fields: Fields,
+    ) -> Result<Vec<u8>, SyncError> {
+        self.append_nested_entry(list, updated_at, author, now, what, fields.into())
+    }
+
+    /// [`RecordDoc::append_entry`] for an entry that holds lists of its own.
+    fn append_nested_entry(
+        &mut self,
+        list: &str,
+        updated_at: DateTime<Utc>,
+        author: &str,
+        now: DateTime<Utc>,
+        what: &str,
+        entry: Entry,
+    ) -> Result<Vec<u8>, SyncError> {
+        let Entry { fields, lists } = entry;
+        let list = list_in(&self.doc, &ROOT, list)?;
+        let updated = updated_at_after(updated_at, now);
+        let change = self.transact(author, now, |d| {
+            let end = d.length(&list);
+            let entry = d.insert_object(&list, end, ObjType::Map)?;
+            for (k, v) in fields {
+                d.put(&entry, k, v)?;
+            }
+            for (k, maps) in lists {
+                let inner = d.put_object(&entry, k, ObjType::List)?;
+                for (i, map) in maps.into_iter().enumerate() {
+                    let m = d.insert_object(&inner, i, ObjType::Map)?;
+                    for (k, v) in map {
+                        d.put(&m, k, v)?;
+                    }
+                }
+            }
+            d.put(ROOT, key::UPDATED_AT, updated)?;
+            Ok(())
+        })?;
+        change.ok_or_else(|| SyncError::Internal(format!("{what} wrote nothing")))
+    }
+}
+
+/// The fields of a map: names and values.
+type Fields = Vec<(&'static str, ScalarValue)>;
+
+/// One entry of an append-only list: its fields and, for the few entries
+/// that hold lists of their own (the parts a work entry used), those lists
+/// of maps. They are written once with the entry and never change.
+struct Entry {
+    fields: Fields,
+    lists: Vec<(&'static str, Vec<Fields>)>,
+}
+
+impl From<Fields> for Entry {
+    fn from(fields: Fields) -> Entry {
+        Entry {
+            fields,
+            lists: Vec::new(),
+        }
+    }
+}
+
+/// Refuses an entry id already in an append-only list (`ids`), so a retried
+/// request cannot append the same entry twice. `what` names the entry ("a
+/// reading").
+fn ensure_new_entry<'a>(
+    mut ids: impl Iterator<Item = &'a str>,
+    id: &str,
+    what: &str,
+) -> Result<(), SyncError> {
+    if ids.any(|i| i == id) {
+        return Err(
+            ValidationError::new("id", format!("{what} with this id already exists")).into(),
+        );
+    }
+    Ok(())
+}
+
+/// Sorts the entries of an append-only list by time, then id: list order
+/// differs between sites after a merge, this order does not.
+fn sort_entries<T>(entries: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, &str)) {
+    entries.sort_by(|a, b| key(a).cmp(&key(b)));
+}
+
+/// What the root of every kind but the fault holds besides its fields.
+struct Header {
+    id: String,
+    vessel_id: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Reads and checks a record's identity and who created it and when.
+fn read_header(d: &AutoCommit) -> Result<Header, SyncError> {
+    let id = get_string(d, &ROOT, key::ID)?;
+    validate_record_id("id", &id).map_err(invalid_field)?;
+    let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
+    validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+    let created_by = get_string(d, &ROOT, key::CREATED_BY)?;
+    validate_person("created_by", &created_by).map_err(invalid_field)?;
+    Ok(Header {
+        id,
+        vessel_id,
+        created_by,
+        created_at: get_time(d, &ROOT, key::CREATED_AT)?,
+        updated_at: get_latest_time(d, key::UPDATED_AT)?,
+    })
 }
 
 /// The `updated_at` to write with an edit made at `now`. It never moves
@@ -710,16 +887,6 @@ impl RecordDoc {
 /// the last edit must not make the fault look older than it is.
 fn updated_at_after(current: DateTime<Utc>, now: DateTime<Utc>) -> ScalarValue {
     ScalarValue::Timestamp(now.max(current).timestamp_millis())
-}
-
-fn record_updated_at(r: &Record) -> DateTime<Utc> {
-    match r {
-        Record::Fault(f) => f.updated_at,
-        Record::Equipment(e) => e.updated_at,
-        Record::WorkOrder(w) => w.updated_at,
-        Record::Counter(c) => c.updated_at,
-        Record::Plan(p) => p.updated_at,
-    }
 }
 
 fn check_schema(doc: &AutoCommit, kind: &str, expected: u64) -> Result<(), SyncError> {
@@ -866,35 +1033,130 @@ fn get_latest_time(doc: &AutoCommit, k: &str) -> Result<DateTime<Utc>, SyncError
     latest.ok_or_else(|| SyncError::malformed(format!("record: {k} is missing")))
 }
 
-fn comments_list(doc: &AutoCommit) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, key::COMMENTS) {
+/// The list `name` in the map `obj`.
+fn list_in(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<ObjId, SyncError> {
+    match doc.get(obj, name) {
         Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed("record: comments is not a list")),
-        Ok(None) => Err(SyncError::malformed("record: comments is missing")),
-        Err(e) => Err(SyncError::malformed(format!(
-            "record: reading comments: {e}"
+        Ok(Some(_)) => Err(SyncError::malformed(format!(
+            "record: {name} is not a list"
+        ))),
+        Ok(None) => Err(SyncError::malformed(format!("record: {name} is missing"))),
+        Err(e) => Err(SyncError::malformed(format!("record: reading {name}: {e}"))),
+    }
+}
+
+/// The maps of the list `name` in the map `obj`, in list order.
+fn list_maps(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<Vec<ObjId>, SyncError> {
+    let list = list_in(doc, obj, name)?;
+    (0..doc.length(&list))
+        .map(|i| match doc.get(&list, i) {
+            Ok(Some((Value::Object(ObjType::Map), map))) => Ok(map),
+            Ok(_) => Err(SyncError::malformed(format!(
+                "record: {name} {i} is not a map"
+            ))),
+            Err(e) => Err(SyncError::malformed(format!(
+                "record: reading {name} {i}: {e}"
+            ))),
+        })
+        .collect()
+}
+
+/// The root map `name`, a map used as a set, and its keys. Sets are kept as
+/// maps of key to `true` rather than lists: an entry added on one site and
+/// another removed on the other then merge into the set both meant, where
+/// two rewritten lists would interleave or duplicate.
+fn root_set(doc: &AutoCommit, name: &str) -> Result<(ObjId, Vec<String>), SyncError> {
+    match doc.get(ROOT, name) {
+        Ok(Some((Value::Object(ObjType::Map), obj))) => {
+            let keys = doc.keys(&obj).collect();
+            Ok((obj, keys))
+        }
+        _ => Err(SyncError::malformed(format!("record: {name} is not a map"))),
+    }
+}
+
+/// Writes a new set (a map of key to `true`) as the root's `name`.
+fn put_set(d: &mut AutoCommit, name: &str, items: &[String]) -> Result<(), AutomergeError> {
+    let set = d.put_object(ROOT, name, ObjType::Map)?;
+    for i in items {
+        d.put(&set, i.as_str(), true)?;
+    }
+    Ok(())
+}
+
+/// What a patch does to a set: the entries it adds and the ones it
+/// removes.
+#[derive(Debug, Default)]
+struct SetChanges {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+impl SetChanges {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    /// Writes the changes into the set's map `obj`.
+    fn write(&self, d: &mut AutoCommit, obj: &ObjId) -> Result<(), AutomergeError> {
+        for a in &self.added {
+            d.put(obj, a.as_str(), true)?;
+        }
+        for r in &self.removed {
+            d.delete(obj, r.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// The changes that turn the set `current` into `new` (no change when the
+/// patch leaves the set alone).
+fn set_changes(new: Option<&[String]>, current: &[String]) -> SetChanges {
+    let Some(new) = new else {
+        return SetChanges::default();
+    };
+    SetChanges {
+        added: new
+            .iter()
+            .filter(|n| !current.contains(n))
+            .cloned()
+            .collect(),
+        removed: current
+            .iter()
+            .filter(|c| !new.contains(c))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A number, whichever of automerge's numeric types holds it.
+fn get_number(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<f64, SyncError> {
+    match get_scalar(doc, obj, name)? {
+        ScalarValue::F64(v) => Ok(v),
+        ScalarValue::Int(v) => Ok(v as f64),
+        ScalarValue::Uint(v) => Ok(v as f64),
+        _ => Err(SyncError::malformed(format!(
+            "record: {name} is not a number"
         ))),
     }
 }
 
+/// A field that is absent for none.
+fn get_optional<T>(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    name: &str,
+    read: impl FnOnce(&AutoCommit, &ObjId, &str) -> Result<T, SyncError>,
+) -> Result<Option<T>, SyncError> {
+    match doc.get(obj, name) {
+        Ok(None) => Ok(None),
+        _ => read(doc, obj, name).map(Some),
+    }
+}
+
 fn read_comments(doc: &AutoCommit) -> Result<Vec<Comment>, SyncError> {
-    let list = comments_list(doc)?;
-    let len = doc.length(&list);
-    let mut comments = Vec::with_capacity(len);
-    for i in 0..len {
-        let map = match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => map,
-            Ok(_) => {
-                return Err(SyncError::malformed(format!(
-                    "record: comment {i} is not a map"
-                )));
-            }
-            Err(e) => {
-                return Err(SyncError::malformed(format!(
-                    "record: reading comment {i}: {e}"
-                )));
-            }
-        };
+    let mut comments = Vec::new();
+    for map in list_maps(doc, &ROOT, key::COMMENTS)? {
         let id = get_string(doc, &map, key::C_ID)?;
         validate_record_id("comment id", &id).map_err(invalid_field)?;
         let author = get_string(doc, &map, key::C_AUTHOR)?;
@@ -909,7 +1171,7 @@ fn read_comments(doc: &AutoCommit) -> Result<Vec<Comment>, SyncError> {
             at,
         });
     }
-    comments.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut comments, |c| (c.at, c.id.as_str()));
     Ok(comments)
 }
 

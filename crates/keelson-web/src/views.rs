@@ -1,8 +1,11 @@
 //! Pieces of pages the ship and the shore both show: faults, work orders,
-//! comments and a record's history.
+//! spare parts, requisitions, comments and a record's history.
 
 use crate::layout::when;
-use keelson_model::{Comment, Fault, HistoryEntry, Severity, Status, WorkOrder, WorkStatus};
+use keelson_model::{
+    Comment, Fault, HistoryEntry, Part, Requisition, RequisitionStatus, Severity, Status,
+    WorkOrder, WorkStatus,
+};
 use maud::{Markup, html};
 
 /// A fault's severity as a coloured label.
@@ -149,6 +152,137 @@ pub fn work_order_details(w: &WorkOrder, equipment: Markup) -> Markup {
             }
         }
     }
+}
+
+/// A quantity as a person writes it: up to three decimals, no trailing
+/// zeros.
+pub fn qty(q: f64) -> String {
+    let s = format!("{q:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A part's total stock with its unit, marked when below the minimum.
+pub fn stock(p: &Part) -> Markup {
+    html! {
+        (qty(p.total)) " " (p.unit)
+        @if p.below_minimum { " " span.pill.sev-high { "below minimum" } }
+    }
+}
+
+/// A table of spare parts; `href` is where each part's number links, if
+/// anywhere.
+pub fn part_table(parts: &[Part], href: impl Fn(&Part) -> Option<String>) -> Markup {
+    html! {
+        @if parts.is_empty() {
+            p.muted { "No spare parts." }
+        } @else {
+            table {
+                thead { tr { th { "Part number" } th { "Name" } th { "Stock" } th.opt { "Minimum" } th.opt { "Locations" } th.opt { "Maker" } } }
+                tbody {
+                    @for p in parts {
+                        tr {
+                            td { @match href(p) {
+                                Some(h) => { a href=(h) { (p.number) } }
+                                None => { (p.number) }
+                            } }
+                            td { (p.name) }
+                            td { (stock(p)) }
+                            td.opt { (qty(p.min_stock)) }
+                            td.opt {
+                                @for (i, s) in p.stock.iter().enumerate() {
+                                    @if i > 0 { br; }
+                                    (s.location) ": " (qty(s.quantity))
+                                }
+                            }
+                            td.opt { (p.maker) @if !p.maker_ref.is_empty() { " " span.muted { (p.maker_ref) } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The spare parts a work order used, from its work entries; `parts` names
+/// them where known and `href` links them.
+pub fn parts_used(w: &WorkOrder, parts: &[Part], href: impl Fn(&Part) -> String) -> Markup {
+    let used: Vec<_> = w
+        .entries
+        .iter()
+        .flat_map(|e| e.parts.iter().map(move |u| (e, u)))
+        .collect();
+    html! {
+        @if !used.is_empty() {
+            h2 { "Parts used" }
+            table {
+                thead { tr { th { "Part" } th { "Quantity" } th.opt { "From" } th.opt { "When" } } }
+                tbody {
+                    @for (e, u) in used {
+                        @let part = parts.iter().find(|p| p.id == u.part_id);
+                        tr {
+                            td { @match part {
+                                Some(p) => { a href=(href(p)) { (p.number) } " " (p.name) }
+                                None => { span.muted { (u.part_id) } }
+                            } }
+                            td { (qty(u.quantity)) @if let Some(p) = part { " " (p.unit) } }
+                            td.opt { (u.location) }
+                            td.opt { (when(e.at)) " · " (e.author) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A table of requisitions; `href` is where each links, if anywhere;
+/// `parts` names the parts of their lines.
+pub fn requisition_table(
+    list: &[Requisition],
+    parts: &[Part],
+    href: impl Fn(&Requisition) -> Option<String>,
+) -> Markup {
+    html! {
+        @if list.is_empty() {
+            p.muted { "No requisitions." }
+        } @else {
+            table {
+                thead { tr { th { "Drafted" } th { "Status" } th { "Lines" } th.opt { "By" } th.opt { "Note" } } }
+                tbody {
+                    @for r in list {
+                        tr {
+                            td { @match href(r) {
+                                Some(h) => { a href=(h) { (when(r.created_at)) } }
+                                None => { (when(r.created_at)) }
+                            } }
+                            td { (requisition_status(r.status)) }
+                            td {
+                                @for (i, l) in r.lines.iter().enumerate() {
+                                    @if i > 0 { br; }
+                                    (qty(l.quantity)) " × "
+                                    @match parts.iter().find(|p| p.id == l.part_id) {
+                                        Some(p) => { (p.number) " " (p.name) }
+                                        None => { span.muted { (l.part_id) } }
+                                    }
+                                }
+                            }
+                            td.opt { (r.created_by) }
+                            td.opt { (r.note) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A requisition's status as a coloured label.
+pub fn requisition_status(s: RequisitionStatus) -> Markup {
+    let class = match s {
+        RequisitionStatus::Draft => "pill st-in_progress",
+        RequisitionStatus::Submitted => "pill st-closed",
+    };
+    html! { span class=(class) { (s.label()) } }
 }
 
 /// A record's audit trail: every change with who made it and when.

@@ -24,17 +24,16 @@
 //! the times said.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_number, get_string, get_time, invalid_field, list_maps,
+    random_actor, read_header, sort_entries, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::counter::{current_total, validate_total};
 use keelson_model::{
     Correction, Counter, NewCorrection, NewCounter, Reading, ReadingSource, SensorRule,
-    validate_vessel_id,
 };
 
 /// The `kind` of a counter document.
@@ -51,7 +50,6 @@ mod k {
     pub(super) const SENSOR_THRESHOLD: &str = "sensor_threshold";
     pub(super) const READINGS: &str = "readings";
     pub(super) const CORRECTIONS: &str = "corrections";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AT: &str = "at";
     pub(super) const E_VALUE: &str = "value";
@@ -82,25 +80,13 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
         let (tag, threshold) = match &new.sensor {
             Some(rule) => (rule.tag.as_str(), rule.threshold),
             None => ("", 0.0),
         };
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
             d.put(ROOT, k::NAME, new.name.as_str())?;
             d.put(ROOT, k::UNIT, new.unit.as_str())?;
@@ -109,25 +95,16 @@ impl RecordDoc {
             d.put(ROOT, k::SENSOR_THRESHOLD, threshold)?;
             d.put_object(ROOT, k::READINGS, ObjType::List)?;
             d.put_object(ROOT, k::CORRECTIONS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating a counter wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Counter`]; fails unless it is one.
     pub fn to_counter(&self) -> Result<Counter, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Counter(c) => Ok(c),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Counter(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Appends a reading of `value` from `source` as `author`. Whether the
@@ -145,28 +122,25 @@ impl RecordDoc {
         validate_person("author", author)?;
         validate_total("value", value)?;
         let current = self.to_counter()?;
-        if current.readings.iter().any(|r| r.id == reading_id) {
-            return Err(keelson_model::ValidationError::new(
-                "id",
-                "a reading with this id already exists",
-            )
-            .into());
-        }
-        let list = list_of(&self.doc, k::READINGS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, reading_id)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(&e, k::E_VALUE, value)?;
-            d.put(&e, k::E_SOURCE, source.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a reading wrote nothing".into()))
+        ensure_new_entry(
+            current.readings.iter().map(|r| r.id.as_str()),
+            reading_id,
+            "a reading",
+        )?;
+        self.append_entry(
+            k::READINGS,
+            current.updated_at,
+            author,
+            now,
+            "adding a reading",
+            vec![
+                (k::E_ID, reading_id.into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                (k::E_VALUE, value.into()),
+                (k::E_SOURCE, source.as_str().into()),
+                (k::E_BY, author.into()),
+            ],
+        )
     }
 
     /// Appends a correction as `author`. Who may correct is the caller's
@@ -182,36 +156,30 @@ impl RecordDoc {
         validate_person("author", author)?;
         let correction = correction.clone().validated()?;
         let current = self.to_counter()?;
-        if current.corrections.iter().any(|c| c.id == correction_id) {
-            return Err(keelson_model::ValidationError::new(
-                "id",
-                "a correction with this id already exists",
-            )
-            .into());
-        }
-        let list = list_of(&self.doc, k::CORRECTIONS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, correction_id)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(&e, k::E_VALUE, correction.value)?;
-            d.put(&e, k::E_REASON, correction.reason.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a correction wrote nothing".into()))
+        ensure_new_entry(
+            current.corrections.iter().map(|c| c.id.as_str()),
+            correction_id,
+            "a correction",
+        )?;
+        self.append_entry(
+            k::CORRECTIONS,
+            current.updated_at,
+            author,
+            now,
+            "adding a correction",
+            vec![
+                (k::E_ID, correction_id.into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                (k::E_VALUE, correction.value.into()),
+                (k::E_REASON, correction.reason.as_str().into()),
+                (k::E_BY, author.into()),
+            ],
+        )
     }
 
     pub(super) fn read_counter(&self) -> Result<Counter, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
         let name = get_string(d, &ROOT, k::NAME)?;
@@ -236,14 +204,10 @@ impl RecordDoc {
         .map_err(invalid_field)?;
         let readings = read_readings(d)?;
         let corrections = read_corrections(d)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
-        let (total, total_at) = current_total(start_total, created_at, &readings, &corrections);
+        let (total, total_at) = current_total(start_total, h.created_at, &readings, &corrections);
         Ok(Counter {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             equipment_id,
             name: checked.name,
             unit: checked.unit,
@@ -253,52 +217,16 @@ impl RecordDoc {
             corrections,
             total,
             total_at,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
-}
-
-fn get_number(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<f64, SyncError> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::F64(v) => Ok(v),
-        ScalarValue::Int(v) => Ok(v as f64),
-        ScalarValue::Uint(v) => Ok(v as f64),
-        _ => Err(SyncError::malformed(format!(
-            "counter: {name} is not a number"
-        ))),
-    }
-}
-
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!(
-            "counter: {name} is not a list"
-        ))),
-        Ok(None) => Err(SyncError::malformed(format!("counter: {name} is missing"))),
-        Err(e) => Err(SyncError::malformed(format!(
-            "counter: reading {name}: {e}"
-        ))),
-    }
-}
-
-fn maps_of(doc: &AutoCommit, name: &str) -> Result<Vec<ObjId>, SyncError> {
-    let list = list_of(doc, name)?;
-    (0..doc.length(&list))
-        .map(|i| match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => Ok(map),
-            _ => Err(SyncError::malformed(format!(
-                "counter: {name} {i} is not a map"
-            ))),
-        })
-        .collect()
 }
 
 fn read_readings(doc: &AutoCommit) -> Result<Vec<Reading>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::READINGS)? {
+    for map in list_maps(doc, &ROOT, k::READINGS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("reading id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
@@ -317,13 +245,13 @@ fn read_readings(doc: &AutoCommit) -> Result<Vec<Reading>, SyncError> {
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
 fn read_corrections(doc: &AutoCommit) -> Result<Vec<Correction>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::CORRECTIONS)? {
+    for map in list_maps(doc, &ROOT, k::CORRECTIONS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("correction id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
@@ -342,7 +270,7 @@ fn read_corrections(doc: &AutoCommit) -> Result<Vec<Correction>, SyncError> {
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 

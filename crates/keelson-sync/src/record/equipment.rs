@@ -19,18 +19,15 @@
 //! both meant, where two rewritten lists would interleave or duplicate.
 
 use super::{
-    RecordDoc, get_latest_time, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, get_string, invalid_field, key, put_set, random_actor, read_header, root_set,
+    set_changes, updated_at_after, validate_person,
 };
 use crate::SyncError;
+use automerge::ROOT;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, Utc};
 use keelson_model::equipment::{parent_code, validate_code, validate_tags};
-use keelson_model::{
-    Criticality, Equipment, EquipmentPatch, Level, NewEquipment, ValidationError,
-    validate_vessel_id,
-};
+use keelson_model::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment, ValidationError};
 
 /// The `kind` of an equipment document.
 pub const KIND: &str = "equipment";
@@ -46,7 +43,6 @@ mod k {
     pub(super) const MODEL: &str = "model";
     pub(super) const SERIAL: &str = "serial";
     pub(super) const TAGS: &str = "tags";
-    pub(super) const CREATED_BY: &str = "created_by";
 }
 
 impl RecordDoc {
@@ -72,20 +68,8 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::CODE, new.code.as_str())?;
             d.put(ROOT, k::NAME, new.name.as_str())?;
             d.put(ROOT, k::LEVEL, new.level.as_str())?;
@@ -93,29 +77,17 @@ impl RecordDoc {
             d.put(ROOT, k::MAKER, new.maker.as_str())?;
             d.put(ROOT, k::MODEL, new.model.as_str())?;
             d.put(ROOT, k::SERIAL, new.serial.as_str())?;
-            let tags = d.put_object(ROOT, k::TAGS, ObjType::Map)?;
-            for t in &new.tags {
-                d.put(&tags, t.as_str(), true)?;
-            }
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
+            put_set(d, k::TAGS, &new.tags)?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating equipment wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as [`Equipment`]; fails unless it is one.
     pub fn to_equipment(&self) -> Result<Equipment, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Equipment(e) => Ok(e),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Equipment(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -156,39 +128,17 @@ impl RecordDoc {
         differs(k::MAKER, patch.maker.as_deref(), &current.maker);
         differs(k::MODEL, patch.model.as_deref(), &current.model);
         differs(k::SERIAL, patch.serial.as_deref(), &current.serial);
-        let (added, removed): (Vec<String>, Vec<String>) = match &patch.tags {
-            Some(tags) => (
-                tags.iter()
-                    .filter(|t| !current.tags.contains(t))
-                    .cloned()
-                    .collect(),
-                current
-                    .tags
-                    .iter()
-                    .filter(|t| !tags.contains(t))
-                    .cloned()
-                    .collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        if writes.is_empty() && added.is_empty() && removed.is_empty() {
+        let tags = set_changes(patch.tags.as_deref(), &current.tags);
+        if writes.is_empty() && tags.is_empty() {
             return Ok(None);
         }
-        let tags_obj = match self.doc.get(ROOT, k::TAGS) {
-            Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
-            _ => return Err(SyncError::malformed("equipment: tags is not a map")),
-        };
+        let tags_obj = root_set(&self.doc, k::TAGS)?.0;
         let updated = updated_at_after(current.updated_at, now);
         self.transact(author, now, |d| {
             for (k, v) in &writes {
                 d.put(ROOT, *k, v.as_str())?;
             }
-            for t in &added {
-                d.put(&tags_obj, t.as_str(), true)?;
-            }
-            for t in &removed {
-                d.delete(&tags_obj, t.as_str())?;
-            }
+            tags.write(d, &tags_obj)?;
             d.put(ROOT, key::UPDATED_AT, updated)?;
             Ok(())
         })
@@ -196,10 +146,7 @@ impl RecordDoc {
 
     pub(super) fn read_equipment(&self) -> Result<Equipment, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let code = get_string(d, &ROOT, k::CODE)?;
         validate_code(&code).map_err(invalid_field)?;
         let level = get_string(d, &ROOT, k::LEVEL)?
@@ -222,19 +169,10 @@ impl RecordDoc {
         }
         .validated()
         .map_err(invalid_field)?;
-        let tags_obj = match d.get(ROOT, k::TAGS) {
-            Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
-            _ => return Err(SyncError::malformed("equipment: tags is not a map")),
-        };
-        let names: Vec<String> = d.keys(&tags_obj).collect();
-        let tags = validate_tags(&names).map_err(invalid_field)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
+        let tags = validate_tags(&root_set(d, k::TAGS)?.1).map_err(invalid_field)?;
         Ok(Equipment {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             parent_code: parent_code(&code).map(str::to_owned),
             code,
             name,
@@ -244,9 +182,9 @@ impl RecordDoc {
             model,
             serial,
             tags,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
     }
 }
@@ -255,6 +193,7 @@ impl RecordDoc {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use automerge::AutoCommit;
     use chrono::TimeZone;
 
     fn t(secs: i64) -> DateTime<Utc> {

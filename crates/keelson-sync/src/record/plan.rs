@@ -25,17 +25,16 @@
 //! same plan's work orders on two sites are rare, and the later write wins.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    updated_at_after, validate_person, validate_record_id,
+    RecordDoc, ensure_new_entry, get_number, get_optional, get_scalar, get_string, get_time,
+    invalid_field, key, list_maps, random_actor, read_header, sort_entries, updated_at_after,
+    validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::plan::check_intervals;
-use keelson_model::{
-    NewPlan, NewPostponement, Plan, PlanPatch, Postponement, ValidationError, validate_vessel_id,
-};
+use keelson_model::{NewPlan, NewPostponement, Plan, PlanPatch, Postponement};
 
 /// The `kind` of a plan document.
 pub const KIND: &str = "plan";
@@ -54,7 +53,6 @@ mod k {
     pub(super) const LAST_DONE_AT: &str = "last_done_at";
     pub(super) const LAST_DONE_HOURS: &str = "last_done_hours";
     pub(super) const POSTPONEMENTS: &str = "postponements";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AT: &str = "at";
     pub(super) const E_UNTIL_DATE: &str = "until_date";
@@ -91,23 +89,12 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
         if let Some(c) = &new.counter_id {
             validate_record_id("counter_id", c)?;
         }
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
             d.put(ROOT, k::COUNTER_ID, new.counter_id.as_deref().unwrap_or(""))?;
             d.put(ROOT, k::TITLE, new.title.as_str())?;
@@ -125,25 +112,16 @@ impl RecordDoc {
                 d.put(ROOT, k::LAST_DONE_HOURS, h)?;
             }
             d.put_object(ROOT, k::POSTPONEMENTS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, ts(now))?;
-            d.put(ROOT, key::UPDATED_AT, ts(now))?;
             Ok(())
-        })?;
-        let change =
-            change.ok_or_else(|| SyncError::Internal("creating a plan wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`Plan`]; fails unless it is one.
     pub fn to_plan(&self) -> Result<Plan, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::Plan(p) => Ok(p),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::Plan(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -224,34 +202,28 @@ impl RecordDoc {
         validate_person("author", author)?;
         let p = p.clone().validated()?;
         let current = self.to_plan()?;
-        if current
-            .postponements
-            .iter()
-            .any(|x| x.id == postponement_id)
-        {
-            return Err(
-                ValidationError::new("id", "a postponement with this id already exists").into(),
-            );
+        ensure_new_entry(
+            current.postponements.iter().map(|x| x.id.as_str()),
+            postponement_id,
+            "a postponement",
+        )?;
+        let mut fields = vec![(k::E_ID, postponement_id.into()), (k::E_AT, ts(now))];
+        if let Some(until) = p.until_date {
+            fields.push((k::E_UNTIL_DATE, ts(until)));
         }
-        let list = list_of(&self.doc, k::POSTPONEMENTS)?;
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, postponement_id)?;
-            d.put(&e, k::E_AT, ts(now))?;
-            if let Some(until) = p.until_date {
-                d.put(&e, k::E_UNTIL_DATE, ts(until))?;
-            }
-            if let Some(h) = p.until_hours {
-                d.put(&e, k::E_UNTIL_HOURS, h)?;
-            }
-            d.put(&e, k::E_REASON, p.reason.as_str())?;
-            d.put(&e, k::E_BY, author)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("postponing wrote nothing".into()))
+        if let Some(h) = p.until_hours {
+            fields.push((k::E_UNTIL_HOURS, h.into()));
+        }
+        fields.push((k::E_REASON, p.reason.as_str().into()));
+        fields.push((k::E_BY, author.into()));
+        self.append_entry(
+            k::POSTPONEMENTS,
+            current.updated_at,
+            author,
+            now,
+            "postponing",
+            fields,
+        )
     }
 
     /// Records that the job was done at `at`, with the counter at `hours`
@@ -282,10 +254,7 @@ impl RecordDoc {
 
     pub(super) fn read_plan(&self) -> Result<Plan, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
         let counter_id = Some(get_string(d, &ROOT, k::COUNTER_ID)?).filter(|c| !c.is_empty());
@@ -297,10 +266,7 @@ impl RecordDoc {
         let hours = get_number(d, &ROOT, k::INTERVAL_HOURS)?;
         let tolerance_hours = get_number(d, &ROOT, k::TOLERANCE_HOURS)?;
         let last_done_at = get_time(d, &ROOT, k::LAST_DONE_AT)?;
-        let last_done_hours = match d.get(ROOT, k::LAST_DONE_HOURS) {
-            Ok(None) => None,
-            _ => Some(get_number(d, &ROOT, k::LAST_DONE_HOURS)?),
-        };
+        let last_done_hours = get_optional(d, &ROOT, k::LAST_DONE_HOURS, get_number)?;
         // The creation validator holds the model's rules for these fields.
         let checked = NewPlan {
             equipment_id: equipment_id.clone(),
@@ -317,13 +283,9 @@ impl RecordDoc {
         .validated()
         .map_err(invalid_field)?;
         let postponements = read_postponements(d)?;
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         Ok(Plan {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             equipment_id,
             title: checked.title,
             instructions: checked.instructions,
@@ -335,21 +297,10 @@ impl RecordDoc {
             last_done_at,
             last_done_hours,
             postponements,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
         })
-    }
-}
-
-fn get_number(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<f64, SyncError> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::F64(v) => Ok(v),
-        ScalarValue::Int(v) => Ok(v as f64),
-        ScalarValue::Uint(v) => Ok(v as f64),
-        _ => Err(SyncError::malformed(format!(
-            "plan: {name} is not a number"
-        ))),
     }
 }
 
@@ -362,38 +313,14 @@ fn get_uint(doc: &AutoCommit, obj: &ObjId, name: &str) -> Result<u32, SyncError>
     n.ok_or_else(|| SyncError::malformed(format!("plan: {name} is not a day count")))
 }
 
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!("plan: {name} is not a list"))),
-        Ok(None) => Err(SyncError::malformed(format!("plan: {name} is missing"))),
-        Err(e) => Err(SyncError::malformed(format!("plan: reading {name}: {e}"))),
-    }
-}
-
 fn read_postponements(doc: &AutoCommit) -> Result<Vec<Postponement>, SyncError> {
-    let list = list_of(doc, k::POSTPONEMENTS)?;
     let mut out = Vec::new();
-    for i in 0..doc.length(&list) {
-        let map = match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => map,
-            _ => {
-                return Err(SyncError::malformed(format!(
-                    "plan: postponement {i} is not a map"
-                )));
-            }
-        };
+    for map in list_maps(doc, &ROOT, k::POSTPONEMENTS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("postponement id", &id).map_err(invalid_field)?;
         let at = get_time(doc, &map, k::E_AT)?;
-        let until_date = match doc.get(&map, k::E_UNTIL_DATE) {
-            Ok(None) => None,
-            _ => Some(get_time(doc, &map, k::E_UNTIL_DATE)?),
-        };
-        let until_hours = match doc.get(&map, k::E_UNTIL_HOURS) {
-            Ok(None) => None,
-            _ => Some(get_number(doc, &map, k::E_UNTIL_HOURS)?),
-        };
+        let until_date = get_optional(doc, &map, k::E_UNTIL_DATE, get_time)?;
+        let until_hours = get_optional(doc, &map, k::E_UNTIL_HOURS, get_number)?;
         let checked = NewPostponement {
             until_date,
             until_hours,
@@ -412,7 +339,7 @@ fn read_postponements(doc: &AutoCommit) -> Result<Vec<Postponement>, SyncError> 
             by,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 

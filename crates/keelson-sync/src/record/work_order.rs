@@ -12,7 +12,7 @@
 //! | `plan_id` | string, absent for none | the maintenance plan that generated it; never changes |
 //! | `assignee` | string | a user name, or empty |
 //! | `status` | string | open, in_progress, done or cancelled (never signed_off) |
-//! | `entries` | list of maps | `{id, author, text, hours, at}`, `hours` an f64 |
+//! | `entries` | list of maps | `{id, author, text, hours, at, parts?}`, `hours` an f64; `parts` (absent for none) a list of `{part_id, location, quantity}` |
 //! | `sign_offs` | list of maps | `{id, author, note, at}` |
 //! | `created_by` | string | who opened it |
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
@@ -30,17 +30,18 @@
 //! merge instead of one total overwriting the other.
 
 use super::{
-    RecordDoc, get_latest_time, get_scalar, get_string, get_time, invalid_field, key, random_actor,
-    read_comments, updated_at_after, validate_person, validate_record_id,
+    Entry, RecordDoc, ensure_new_entry, get_number, get_optional, get_string, get_time,
+    invalid_field, key, list_maps, random_actor, read_comments, read_header, sort_entries,
+    updated_at_after, validate_person, validate_record_id,
 };
 use crate::SyncError;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
 use chrono::{DateTime, Utc};
 use keelson_model::work_order::validate_hours;
 use keelson_model::{
-    NewSignOff, NewWorkEntry, NewWorkOrder, SignOff, ValidationError, WorkEntry, WorkOrder,
-    WorkOrderPatch, WorkStatus, validate_vessel_id,
+    NewSignOff, NewWorkEntry, NewWorkOrder, PartUse, SignOff, WorkEntry, WorkOrder, WorkOrderPatch,
+    WorkStatus,
 };
 
 /// The `kind` of a work-order document.
@@ -58,13 +59,16 @@ mod k {
     pub(super) const WORK_DONE: &str = "work_done";
     pub(super) const ENTRIES: &str = "entries";
     pub(super) const SIGN_OFFS: &str = "sign_offs";
-    pub(super) const CREATED_BY: &str = "created_by";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_AUTHOR: &str = "author";
     pub(super) const E_TEXT: &str = "text";
     pub(super) const E_HOURS: &str = "hours";
     pub(super) const E_NOTE: &str = "note";
     pub(super) const E_AT: &str = "at";
+    pub(super) const E_PARTS: &str = "parts";
+    pub(super) const P_PART_ID: &str = "part_id";
+    pub(super) const P_LOCATION: &str = "location";
+    pub(super) const P_QUANTITY: &str = "quantity";
 }
 
 impl RecordDoc {
@@ -90,24 +94,12 @@ impl RecordDoc {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<(RecordDoc, Vec<u8>), SyncError> {
-        validate_record_id("id", id)?;
-        validate_vessel_id(vessel_id)?;
-        validate_person("author", author)?;
         let new = new.clone().validated()?;
         validate_record_id("equipment_id", &new.equipment_id)?;
         if let Some(plan) = &new.plan_id {
             validate_record_id("plan_id", plan)?;
         }
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let mut doc = RecordDoc {
-            doc: AutoCommit::new(),
-        };
-        doc.set_actor(actor)?;
-        let change = doc.transact(author, now, |d| {
-            d.put(ROOT, key::KIND, KIND)?;
-            d.put(ROOT, key::SCHEMA, SCHEMA)?;
-            d.put(ROOT, key::ID, id)?;
-            d.put(ROOT, key::VESSEL_ID, vessel_id)?;
+        Self::create_as(actor, (KIND, SCHEMA), id, vessel_id, author, now, |d| {
             d.put(ROOT, k::TITLE, new.title.as_str())?;
             d.put(ROOT, k::DESCRIPTION, new.description.as_str())?;
             d.put(ROOT, k::EQUIPMENT_ID, new.equipment_id.as_str())?;
@@ -121,26 +113,17 @@ impl RecordDoc {
             d.put(ROOT, k::WORK_DONE, "")?;
             d.put_object(ROOT, k::ENTRIES, ObjType::List)?;
             d.put_object(ROOT, k::SIGN_OFFS, ObjType::List)?;
-            d.put(ROOT, k::CREATED_BY, author)?;
-            d.put(ROOT, key::CREATED_AT, at.clone())?;
-            d.put(ROOT, key::UPDATED_AT, at)?;
             d.put_object(ROOT, key::COMMENTS, ObjType::List)?;
             Ok(())
-        })?;
-        let change = change
-            .ok_or_else(|| SyncError::Internal("creating a work order wrote nothing".into()))?;
-        Ok((doc, change))
+        })
     }
 
     /// Reads the document as a [`WorkOrder`]; fails unless it is one.
     pub fn to_work_order(&self) -> Result<WorkOrder, SyncError> {
-        match self.to_record()? {
-            keelson_model::Record::WorkOrder(w) => Ok(w),
-            other => Err(SyncError::malformed(format!(
-                "record: kind is {:?}, expected {KIND:?}",
-                other.kind()
-            ))),
-        }
+        self.to_kind(KIND, |r| match r {
+            keelson_model::Record::WorkOrder(x) => Some(x),
+            _ => None,
+        })
     }
 
     /// Applies a patch as `author` and returns the change, or `None` when
@@ -198,24 +181,47 @@ impl RecordDoc {
         validate_person("author", author)?;
         let entry = entry.clone().validated()?;
         let current = self.to_work_order()?;
-        if current.entries.iter().any(|e| e.id == entry_id) {
-            return Err(ValidationError::new("id", "an entry with this id already exists").into());
-        }
-        let list = list_of(&self.doc, k::ENTRIES)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, entry_id)?;
-            d.put(&e, k::E_AUTHOR, author)?;
-            d.put(&e, k::E_TEXT, entry.text.as_str())?;
-            d.put(&e, k::E_HOURS, entry.hours)?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("adding a work entry wrote nothing".into()))
+        ensure_new_entry(
+            current.entries.iter().map(|e| e.id.as_str()),
+            entry_id,
+            "an entry",
+        )?;
+        self.append_nested_entry(
+            k::ENTRIES,
+            current.updated_at,
+            author,
+            now,
+            "adding a work entry",
+            Entry {
+                fields: vec![
+                    (k::E_ID, entry_id.into()),
+                    (k::E_AUTHOR, author.into()),
+                    (k::E_TEXT, entry.text.as_str().into()),
+                    (k::E_HOURS, entry.hours.into()),
+                    (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+                ],
+                // Entries without parts keep the layout they had before
+                // parts existed.
+                lists: if entry.parts.is_empty() {
+                    vec![]
+                } else {
+                    vec![(
+                        k::E_PARTS,
+                        entry
+                            .parts
+                            .iter()
+                            .map(|p| {
+                                vec![
+                                    (k::P_PART_ID, p.part_id.as_str().into()),
+                                    (k::P_LOCATION, p.location.as_str().into()),
+                                    (k::P_QUANTITY, p.quantity.into()),
+                                ]
+                            })
+                            .collect(),
+                    )]
+                },
+            },
+        )
     }
 
     /// Appends the sign-off entry as `author` and returns the change. Whether
@@ -231,28 +237,24 @@ impl RecordDoc {
         validate_person("author", author)?;
         let sign_off = sign_off.clone().validated()?;
         let current = self.to_work_order()?;
-        let list = list_of(&self.doc, k::SIGN_OFFS)?;
-        let at = ScalarValue::Timestamp(now.timestamp_millis());
-        let updated = updated_at_after(current.updated_at, now);
-        let change = self.transact(author, now, |d| {
-            let end = d.length(&list);
-            let e = d.insert_object(&list, end, ObjType::Map)?;
-            d.put(&e, k::E_ID, sign_off_id)?;
-            d.put(&e, k::E_AUTHOR, author)?;
-            d.put(&e, k::E_NOTE, sign_off.note.as_str())?;
-            d.put(&e, k::E_AT, at)?;
-            d.put(ROOT, key::UPDATED_AT, updated)?;
-            Ok(())
-        })?;
-        change.ok_or_else(|| SyncError::Internal("signing off wrote nothing".into()))
+        self.append_entry(
+            k::SIGN_OFFS,
+            current.updated_at,
+            author,
+            now,
+            "signing off",
+            vec![
+                (k::E_ID, sign_off_id.into()),
+                (k::E_AUTHOR, author.into()),
+                (k::E_NOTE, sign_off.note.as_str().into()),
+                (k::E_AT, ScalarValue::Timestamp(now.timestamp_millis())),
+            ],
+        )
     }
 
     pub(super) fn read_work_order(&self) -> Result<WorkOrder, SyncError> {
         let d = &self.doc;
-        let id = get_string(d, &ROOT, key::ID)?;
-        validate_record_id("id", &id).map_err(invalid_field)?;
-        let vessel_id = get_string(d, &ROOT, key::VESSEL_ID)?;
-        validate_vessel_id(&vessel_id).map_err(invalid_field)?;
+        let h = read_header(d)?;
         let title = get_string(d, &ROOT, k::TITLE)?;
         let description = get_string(d, &ROOT, k::DESCRIPTION)?;
         let assignee = get_string(d, &ROOT, k::ASSIGNEE)?;
@@ -273,17 +275,10 @@ impl RecordDoc {
         .map_err(invalid_field)?;
         let equipment_id = get_string(d, &ROOT, k::EQUIPMENT_ID)?;
         validate_record_id("equipment_id", &equipment_id).map_err(invalid_field)?;
-        let plan_id = match d.get(ROOT, k::PLAN_ID) {
-            Ok(None) => None,
-            _ => Some(get_string(d, &ROOT, k::PLAN_ID)?),
-        };
+        let plan_id = get_optional(d, &ROOT, k::PLAN_ID, get_string)?;
         if let Some(plan) = &plan_id {
             validate_record_id("plan_id", plan).map_err(invalid_field)?;
         }
-        let created_by = get_string(d, &ROOT, k::CREATED_BY)?;
-        validate_person("created_by", &created_by).map_err(invalid_field)?;
-        let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
-        let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         let entries = read_entries(d)?;
         let sign_offs = read_sign_offs(d)?;
         let hours_spent = entries.iter().map(|e| e.hours).sum();
@@ -293,8 +288,8 @@ impl RecordDoc {
             WorkStatus::SignedOff
         };
         Ok(WorkOrder {
-            id,
-            vessel_id,
+            id: h.id,
+            vessel_id: h.vessel_id,
             title,
             equipment_id,
             plan_id,
@@ -305,59 +300,40 @@ impl RecordDoc {
             hours_spent,
             entries,
             sign_offs,
-            created_by,
-            created_at,
-            updated_at,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
             comments: read_comments(d)?,
         })
     }
 }
 
-fn list_of(doc: &AutoCommit, name: &str) -> Result<ObjId, SyncError> {
-    match doc.get(ROOT, name) {
-        Ok(Some((Value::Object(ObjType::List), list))) => Ok(list),
-        Ok(Some(_)) => Err(SyncError::malformed(format!(
-            "work order: {name} is not a list"
-        ))),
-        Ok(None) => Err(SyncError::malformed(format!(
-            "work order: {name} is missing"
-        ))),
-        Err(e) => Err(SyncError::malformed(format!(
-            "work order: reading {name}: {e}"
-        ))),
-    }
-}
-
-/// The maps of a list, in list order.
-fn maps_of(doc: &AutoCommit, name: &str) -> Result<Vec<ObjId>, SyncError> {
-    let list = list_of(doc, name)?;
-    (0..doc.length(&list))
-        .map(|i| match doc.get(&list, i) {
-            Ok(Some((Value::Object(ObjType::Map), map))) => Ok(map),
-            _ => Err(SyncError::malformed(format!(
-                "work order: {name} {i} is not a map"
-            ))),
-        })
-        .collect()
-}
-
 fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::ENTRIES)? {
+    for map in list_maps(doc, &ROOT, k::ENTRIES)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("entry id", &id).map_err(invalid_field)?;
         let author = get_string(doc, &map, k::E_AUTHOR)?;
         validate_person("entry author", &author).map_err(invalid_field)?;
         let text = get_string(doc, &map, k::E_TEXT)?;
-        let hours = match get_scalar(doc, &map, k::E_HOURS)? {
-            ScalarValue::F64(h) => h,
-            ScalarValue::Int(h) => h as f64,
-            ScalarValue::Uint(h) => h as f64,
-            _ => return Err(SyncError::malformed("work order: hours is not a number")),
+        let hours = get_number(doc, &map, k::E_HOURS)?;
+        let parts = match get_optional(doc, &map, k::E_PARTS, list_maps)? {
+            None => vec![],
+            Some(maps) => maps
+                .iter()
+                .map(|p| {
+                    Ok(PartUse {
+                        part_id: get_string(doc, p, k::P_PART_ID)?,
+                        location: get_string(doc, p, k::P_LOCATION)?,
+                        quantity: get_number(doc, p, k::P_QUANTITY)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, SyncError>>()?,
         };
-        NewWorkEntry {
+        let checked = NewWorkEntry {
             text: text.clone(),
             hours,
+            parts,
         }
         .validated()
         .map_err(invalid_field)?;
@@ -369,15 +345,16 @@ fn read_entries(doc: &AutoCommit) -> Result<Vec<WorkEntry>, SyncError> {
             at,
             text,
             hours,
+            parts: checked.parts,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
 fn read_sign_offs(doc: &AutoCommit) -> Result<Vec<SignOff>, SyncError> {
     let mut out = Vec::new();
-    for map in maps_of(doc, k::SIGN_OFFS)? {
+    for map in list_maps(doc, &ROOT, k::SIGN_OFFS)? {
         let id = get_string(doc, &map, k::E_ID)?;
         validate_record_id("sign-off id", &id).map_err(invalid_field)?;
         let author = get_string(doc, &map, k::E_AUTHOR)?;
@@ -394,7 +371,7 @@ fn read_sign_offs(doc: &AutoCommit) -> Result<Vec<SignOff>, SyncError> {
             note,
         });
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    sort_entries(&mut out, |e| (e.at, e.id.as_str()));
     Ok(out)
 }
 
@@ -441,6 +418,7 @@ mod tests {
         let entry = NewWorkEntry {
             text: "Replaced the plunger".into(),
             hours: 2.5,
+            parts: vec![],
         };
         changes.push(a.add_work_entry("e-1", &entry, "second", t(2)).unwrap());
         changes.push(
@@ -471,6 +449,7 @@ mod tests {
                 &NewWorkEntry {
                     text: "Tested".into(),
                     hours: 0.5,
+                    parts: vec![],
                 },
                 "third",
                 t(12),
