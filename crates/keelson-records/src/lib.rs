@@ -12,6 +12,7 @@
 //! what in a record (roles, status transitions, the sign-off, the vessel a
 //! record belongs to); it knows neither HTTP nor the wire format.
 
+pub mod attachment;
 pub mod counter;
 pub mod equipment;
 pub mod plan;
@@ -26,6 +27,7 @@ use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
 use keelson_sync::record::{RecordDoc, decode_change};
 
+pub use attachment::{attach, may_attach};
 pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
 pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PLAN, WORK_ORDER};
@@ -105,23 +107,7 @@ pub fn create_fault(
     new: NewFault,
     reporter: &str,
 ) -> Result<Fault, RecordError> {
-    let new = new.validated()?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let (mut doc, change) = RecordDoc::create_fault_as(
-        db.session_actor(),
-        &id,
-        vessel_id,
-        &new,
-        reporter,
-        Utc::now(),
-    )
-    .map_err(RecordError::from_codec)?;
-    db.transact(|tx| match write_local(tx, &id, &mut doc, vec![change])? {
-        Record::Fault(f) => Ok(f),
-        _ => Err(RecordError::Sync(SyncError::Internal(
-            "a new fault reads as another kind".into(),
-        ))),
-    })
+    attachment::create_fault_with(db, vessel_id, new, reporter, None)
 }
 
 /// Changes a fault's fields. Status changes need a role that works faults,
@@ -278,8 +264,8 @@ pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
 /// Checks what a received batch did to a record against what its sender
 /// may write.
 ///
-/// - Nobody may rewrite or remove a comment, a work entry or a sign-off:
-///   they are append-only.
+/// - Nobody may rewrite or remove a comment, an attachment, a work entry or
+///   a sign-off: they are append-only.
 /// - The vessel owns the record's fields and may add its own comments,
 ///   never one that claims to come from the shore; nor may it change who
 ///   created a record or when.
@@ -313,6 +299,11 @@ pub fn check_edit(
         let from_shore = new.author.ends_with(SHORE_AUTHOR_SUFFIX);
         if from_shore != (sender == Sender::Shore) {
             return refuse(format!("write a comment as {}", new.author));
+        }
+    }
+    for old in before.map_or(&[][..], Record::attachments) {
+        if after.attachments().iter().find(|a| a.id == old.id) != Some(old) {
+            return refuse(format!("change or remove attachment {}", old.id));
         }
     }
     if let (Some(Record::WorkOrder(b)), Record::WorkOrder(a)) = (before, after) {

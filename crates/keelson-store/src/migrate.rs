@@ -27,6 +27,10 @@ const COMMON: &[Migration] = &[
         "common/0005_store_epoch",
         include_str!("../../../schema/common/0005_store_epoch.sql"),
     ),
+    (
+        "common/0006_attachments",
+        include_str!("../../../schema/common/0006_attachments.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[
@@ -58,6 +62,10 @@ const EDGE: &[Migration] = &[
         "edge/0007_alarms",
         include_str!("../../../schema/edge/0007_alarms.sql"),
     ),
+    (
+        "edge/0008_file_uploads",
+        include_str!("../../../schema/edge/0008_file_uploads.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
@@ -80,6 +88,10 @@ const SHORE: &[Migration] = &[
     (
         "shore/0006_vessel_epoch",
         include_str!("../../../schema/shore/0006_vessel_epoch.sql"),
+    ),
+    (
+        "shore/0007_vessel_files",
+        include_str!("../../../schema/shore/0007_vessel_files.sql"),
     ),
 ];
 

@@ -186,6 +186,9 @@ impl RecordTx<'_> {
             Some(Record::Plan(p)) => self.project_plan(p)?,
             None => {}
         }
+        if let Some(record) = &w.projection {
+            self.project_attachments(id, &w.vessel_id, record.attachments())?;
+        }
         let mut added = 0;
         for c in &w.changes {
             added += self.tx.execute(
@@ -645,6 +648,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             comments: vec![],
+            attachments: vec![],
         }
     }
 
@@ -721,6 +725,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             comments: vec![],
+            attachments: vec![],
         }
     }
 
