@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use keelson_model::{Fault, FaultPatch, NewFault, Quality, Status, TagValue};
-use keelson_records::{comment_fault, create_fault, patch_fault};
+use keelson_records::{comment_fault, patch_fault};
 use keelson_store::{FaultFilter, Resolution, Series};
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -60,11 +60,36 @@ pub async fn log_fault(
     user: &CurrentUser,
     new: NewFault,
 ) -> Result<Fault, AppError> {
+    log_fault_with(state, user, new, None).await
+}
+
+/// Logs a new fault, with its first photo or file when one is given (its
+/// bytes already stored), in one write.
+pub async fn log_fault_with(
+    state: &EdgeState,
+    user: &CurrentUser,
+    new: NewFault,
+    photo: Option<keelson_model::NewAttachment>,
+) -> Result<Fault, AppError> {
     role_of(user)?;
     let (s, reporter) = (state.clone(), user.username.clone());
-    let fault =
-        blocking(move || Ok(create_fault(&s.db, &s.config.vessel.id, new, &reporter)?)).await?;
-    tracing::info!(fault = %fault.id, reporter = %fault.reporter, severity = %fault.severity, "fault logged");
+    let fault = blocking(move || {
+        Ok(keelson_records::attachment::create_fault_with(
+            &s.db,
+            &s.config.vessel.id,
+            new,
+            &reporter,
+            photo,
+        )?)
+    })
+    .await?;
+    tracing::info!(
+        fault = %fault.id,
+        reporter = %fault.reporter,
+        severity = %fault.severity,
+        attachments = fault.attachments.len(),
+        "fault logged"
+    );
     state.sync.trigger();
     Ok(fault)
 }
