@@ -44,43 +44,30 @@ const FORM_OVERHEAD: u64 = 64 * 1024;
 pub fn upload_router(state: &EdgeState) -> Router<EdgeState> {
     let limit =
         usize::try_from(state.config.attachments.max_bytes + FORM_OVERHEAD).unwrap_or(usize::MAX);
-    let api = Router::new()
-        .route(
-            "/api/v1/faults/{id}/attachments",
+    let mut api = Router::new();
+    let mut pages = Router::new().route("/faults", post(page_new_fault));
+    for (kind, plural) in [(FAULT, "faults"), (WORK_ORDER, "work-orders")] {
+        api = api.route(
+            &format!("/api/v1/{plural}/{{id}}/attachments"),
             post(
-                |s: State<EdgeState>, u: CurrentUser, p: ApiPath<String>, f: Multipart| {
-                    api_attach(FAULT, s, u, p, f)
+                move |s: State<EdgeState>, u: CurrentUser, p: ApiPath<String>, f: Multipart| {
+                    api_attach(kind, s, u, p, f)
                 },
             ),
-        )
-        .route(
-            "/api/v1/work-orders/{id}/attachments",
+        );
+        pages = pages.route(
+            &format!("/{plural}/{{id}}/attachments"),
             post(
-                |s: State<EdgeState>, u: CurrentUser, p: ApiPath<String>, f: Multipart| {
-                    api_attach(WORK_ORDER, s, u, p, f)
+                move |s: State<EdgeState>, u: PageUser, p: Path<String>, f: Multipart| {
+                    page_attach(kind, plural, s, u, p, f)
                 },
             ),
-        )
+        );
+    }
+    let api = api
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit));
-    let pages = Router::new()
-        .route("/faults", post(page_new_fault))
-        .route(
-            "/faults/{id}/attachments",
-            post(
-                |s: State<EdgeState>, u: PageUser, p: Path<String>, f: Multipart| {
-                    page_attach(FAULT, s, u, p, f)
-                },
-            ),
-        )
-        .route(
-            "/work-orders/{id}/attachments",
-            post(
-                |s: State<EdgeState>, u: PageUser, p: Path<String>, f: Multipart| {
-                    page_attach(WORK_ORDER, s, u, p, f)
-                },
-            ),
-        )
+    let pages = pages
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response_with_state(
@@ -279,15 +266,13 @@ async fn api_attach(
 /// when done.
 async fn page_attach(
     kind: &'static str,
+    plural: &'static str,
     State(state): State<EdgeState>,
     PageUser(user): PageUser,
     Path(id): Path<String>,
     form: Multipart,
 ) -> Response {
-    let page = match kind {
-        WORK_ORDER => format!("/work-orders/{id}"),
-        _ => format!("/faults/{id}"),
-    };
+    let page = format!("/{plural}/{id}");
     match attach(&state, &user, kind, id, form).await {
         Ok(_) => Redirect::to(&page).into_response(),
         Err(e) => page_error(&state.site, Some(&user), e),

@@ -498,12 +498,7 @@ impl SyncClient {
             // again from the start; once per session is enough.
             let mut restarted = false;
             loop {
-                let target = self
-                    .state
-                    .sync
-                    .estimate()
-                    .chunk_raw(self.state.config.sync.chunk_bytes)
-                    .min(MAX_FILE_CHUNK_RAW);
+                let target = self.chunk_target(MAX_FILE_CHUNK_RAW);
                 // A run shrinks to what the budget has left, so a file
                 // creeps ashore across sessions rather than waiting for a
                 // budget that never has room for a whole run.
@@ -597,12 +592,7 @@ impl SyncClient {
         loop {
             // Rollups compress less than record changes, so their chunks
             // stay under the wire limit before compression already.
-            let target = self
-                .state
-                .sync
-                .estimate()
-                .chunk_raw(self.state.config.sync.chunk_bytes)
-                .min(MAX_ROLLUP_CHUNK_RAW);
+            let target = self.chunk_target(MAX_ROLLUP_CHUNK_RAW);
             let batch = self
                 .local(move |db| db.rollups_after(tier, after, target))
                 .await?;
@@ -651,6 +641,16 @@ impl SyncClient {
             report.rollups_sent += n;
             report.chunks_sent += 1;
         }
+    }
+
+    /// The next chunk's size before compression, from what was measured of
+    /// the link, at most `cap`.
+    fn chunk_target(&self, cap: usize) -> usize {
+        self.state
+            .sync
+            .estimate()
+            .chunk_raw(self.state.config.sync.chunk_bytes)
+            .min(cap)
     }
 
     async fn local<T: Send + 'static>(
