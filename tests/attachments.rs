@@ -186,7 +186,7 @@ async fn photos_are_checked_stored_served_and_carried_ashore_after_their_records
     assert_eq!(f["attachments"], json!([]), "{f}");
 
     // A real photo: stored once under its hash, read back byte for byte.
-    let photo = png(200 * 1024);
+    let photo = png(230 * 1024);
     let (status, a) = upload(
         &crew,
         &attach_path,
@@ -308,6 +308,45 @@ async fn photos_are_checked_stored_served_and_carried_ashore_after_their_records
         !all.to_string().contains("Not logged"),
         "no fault without its photo: {all}"
     );
+
+    // The fault page's own form: a note attached, and a file over the
+    // limit answered with a page that says the limit.
+    let page_form = |bytes: Vec<u8>, name: &str| {
+        Form::new().part(
+            "file",
+            Part::bytes(bytes)
+                .file_name(name.to_owned())
+                .mime_str("text/plain")
+                .unwrap(),
+        )
+    };
+    let resp = no_redirects
+        .post(format!("{}/faults/{fault_id}/attachments", edge.url))
+        .bearer_auth(crew.token().unwrap())
+        .multipart(page_form(text_note.clone(), "reading.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], format!("/faults/{fault_id}"));
+    let resp = no_redirects
+        .post(format!("{}/faults/{fault_id}/attachments", edge.url))
+        .bearer_auth(crew.token().unwrap())
+        .multipart(page_form(vec![b'a'; MAX_BYTES as usize + 1], "log.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("262144 bytes"), "{html}");
+    let f = crew.get(&format!("/api/v1/faults/{fault_id}")).await;
+    let kinds: Vec<&str> = f["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["content_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["image/png", "image/png", "text/plain"]);
 
     // Ashore: the first session carries the records, with the metadata, and
     // as much of the photo as its cap leaves room for.
