@@ -314,5 +314,16 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             r.min
         );
     }
+
+    // The sign-off came last: the work order now takes no more files, and
+    // says so before reading the upload.
+    let attach = row(
+        Method::POST,
+        format!("{wo_path}/attachments"),
+        Value::Null,
+        "engineer",
+    );
+    let (status, body) = send(&engineer, &attach).await;
+    assert_json_error("attaching to a signed-off work order", status, 409, &body);
     cancel.cancel();
 }

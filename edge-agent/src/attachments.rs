@@ -5,8 +5,9 @@
 //! the pages, logging a new fault with a photo in one form, and serving the
 //! files (`GET /api/v1/attachments/{sha256}`) to logged-in users.
 //!
-//! An upload is checked in this order: the user (401), the role (403) and
-//! the record (404) before any of the body is read; then the size, both by
+//! An upload is checked in this order: the user (401), the role (403), the
+//! record (404) and its state (409: a signed-off work order) before any of
+//! the body is read; then the size, both by
 //! a body limit on these routes only and exactly while the file is read
 //! (413); then the content, whose leading bytes must be an allowed type and
 //! the type it was sent as (415). Only then is the file stored (temporary
@@ -223,12 +224,8 @@ async fn attach(
     form: Multipart,
 ) -> Result<Attachment, AppError> {
     let actor = actor_of(user)?;
-    keelson_records::may_attach(kind, &actor)?;
-    let (db, rid) = (state.db.clone(), id.clone());
-    let exists = blocking(move || Ok(db.record(&rid)?)).await?;
-    if exists.is_none_or(|r| r.kind != kind) {
-        return Err(AppError::NotFound("no such record".into()));
-    }
+    let (db, rid, a) = (state.db.clone(), id.clone(), actor.clone());
+    blocking(move || Ok(keelson_records::check_attach(&db, &rid, kind, &a)?)).await?;
     let mut upload = read_upload(state, form).await?;
     let caption = upload.field("caption");
     let file = upload

@@ -59,6 +59,32 @@ pub fn may_attach(kind: &str, actor: &Actor) -> Result<(), RecordError> {
     }
 }
 
+/// Checks, before the caller reads or stores a file at all, that `actor`
+/// may attach one to the record `id` of `kind` as it stands now, so a
+/// refused upload leaves no file behind. [`attach`] checks again in its
+/// transaction, which decides.
+pub fn check_attach(db: &Db, id: &str, kind: &str, actor: &Actor) -> Result<(), RecordError> {
+    may_attach(kind, actor)?;
+    let stored = db.record(id)?.ok_or(RecordError::NotFound)?;
+    if stored.kind != kind {
+        return Err(RecordError::NotFound);
+    }
+    match db.work_order(id)? {
+        Some(w) => takes_attachments(&Record::WorkOrder(w)),
+        None => Ok(()),
+    }
+}
+
+/// A signed-off work order takes nothing more but comments.
+fn takes_attachments(record: &Record) -> Result<(), RecordError> {
+    match record {
+        Record::WorkOrder(w) if w.is_signed_off() => Err(RecordError::Conflict(
+            "a signed-off work order takes only comments".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Appends an attachment to the fault or work order `id` (of `kind`) and
 /// returns the record as now read and the new attachment.
 pub fn attach(
@@ -72,13 +98,7 @@ pub fn attach(
     let new = new.validated()?;
     db.transact(|tx| {
         let (mut doc, current) = load_kind(tx, id, kind)?;
-        if let Record::WorkOrder(w) = &current {
-            if w.is_signed_off() {
-                return Err(RecordError::Conflict(
-                    "a signed-off work order takes only comments".into(),
-                ));
-            }
-        }
+        takes_attachments(&current)?;
         let attachment_id = uuid::Uuid::new_v4().to_string();
         let change = doc
             .add_attachment(&attachment_id, &new, &actor.name, Utc::now())
@@ -147,6 +167,23 @@ mod tests {
         ));
         assert!(matches!(
             attach(&db, "no-such", FAULT, photo(), &crew),
+            Err(RecordError::NotFound)
+        ));
+        check_attach(&db, &fault.id, FAULT, &crew).unwrap();
+        assert!(matches!(
+            check_attach(
+                &db,
+                &fault.id,
+                WORK_ORDER,
+                &Actor {
+                    role: Role::Engineer,
+                    ..crew.clone()
+                }
+            ),
+            Err(RecordError::NotFound)
+        ));
+        assert!(matches!(
+            check_attach(&db, "no-such", FAULT, &crew),
             Err(RecordError::NotFound)
         ));
 

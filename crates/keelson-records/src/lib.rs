@@ -27,7 +27,7 @@ use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
 use keelson_sync::record::{RecordDoc, decode_change};
 
-pub use attachment::{attach, may_attach};
+pub use attachment::{attach, check_attach, may_attach};
 pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
 pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PLAN, WORK_ORDER};
