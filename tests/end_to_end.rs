@@ -68,19 +68,7 @@ impl World {
     /// began after the request has finished, so the answer reflects the
     /// link as it is now, not a session already under way.
     async fn sync(&self) -> Value {
-        // Session start times are kept to the millisecond.
-        let asked = chrono::Utc::now().timestamp_millis();
-        self.ship.post("/api/v1/sync/now", json!({}), 202).await;
-        wait_for("a finished sync session", WAIT, || async {
-            let st = self.ship.get("/api/v1/sync/status").await;
-            let started = st["last_started"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-            let done =
-                st["running"] == false && started.is_some_and(|t| t.timestamp_millis() >= asked);
-            done.then_some(st)
-        })
-        .await
+        keelson_tests::sync_and_wait(&self.ship, WAIT).await
     }
 
     async fn shore_fault(&self, id: &str) -> (u16, Value) {

@@ -21,17 +21,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Starts a sync session and waits for one that began after the request
 /// to finish without an error.
 async fn sync_now(ship: &Api) {
-    let asked = chrono::Utc::now().timestamp_millis();
-    ship.post("/api/v1/sync/now", json!({}), 202).await;
-    let st = wait_for("a finished sync session", WAIT, || async {
-        let st = ship.get("/api/v1/sync/status").await;
-        let started = st["last_started"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        let done = st["running"] == false && started.is_some_and(|t| t.timestamp_millis() >= asked);
-        done.then_some(st)
-    })
-    .await;
+    let st = keelson_tests::sync_and_wait(ship, WAIT).await;
     assert!(st["last_error"].is_null(), "{st}");
 }
 

@@ -11,7 +11,6 @@ use keelson_model::{Quality, Sample};
 use keelson_store::Resolution;
 use keelson_testkit::modbus::EngineRoomSim;
 use keelson_tests::{Api, edge_config, start_edge, start_shore, wait_for};
-use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -66,17 +65,7 @@ async fn compacted_hours_reach_the_shore_as_rollups() {
 
     let ship = Api::login(&edge.url, "chief", "chief").await;
     let office = Api::login(&shore.url, "office", "office").await;
-    let asked = Utc::now().timestamp_millis();
-    ship.post("/api/v1/sync/now", json!({}), 202).await;
-    let status = wait_for("a finished sync session", WAIT, || async {
-        let st = ship.get("/api/v1/sync/status").await;
-        let started = st["last_started"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        let done = st["running"] == false && started.is_some_and(|t| t.timestamp_millis() >= asked);
-        done.then_some(st)
-    })
-    .await;
+    let status = keelson_tests::sync_and_wait(&ship, WAIT).await;
     assert!(status["last_error"].is_null(), "{status}");
 
     // Every rollup the vessel holds is acknowledged, and the shore holds

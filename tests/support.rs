@@ -190,13 +190,34 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }
+        Self::answer(req).await
+    }
+
+    /// Sends a `multipart/form-data` body and returns the status and the
+    /// JSON body (Null when the body is not JSON).
+    pub async fn send_form(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> (u16, Value) {
+        Self::answer(self.request(method, path).multipart(form)).await
+    }
+
+    /// A request to `path`, with the bearer token when logged in.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
@@ -255,6 +276,25 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts a sync session on board through `ship` (an engineer or above)
+/// and waits until a session that started after the request has finished;
+/// returns the sync status then.
+pub async fn sync_and_wait(ship: &Api, timeout: Duration) -> Value {
+    // Session start times are kept to the millisecond.
+    let asked = chrono::Utc::now().timestamp_millis();
+    ship.post("/api/v1/sync/now", serde_json::json!({}), 202)
+        .await;
+    wait_for("a finished sync session", timeout, || async {
+        let st = ship.get("/api/v1/sync/status").await;
+        let started = st["last_started"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let done = st["running"] == false && started.is_some_and(|t| t.timestamp_millis() >= asked);
+        done.then_some(st)
+    })
+    .await
 }
 
 /// Sends only the head of a `POST` to `path` that announces a body of

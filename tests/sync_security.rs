@@ -1,15 +1,17 @@
 //! Hostile sync traffic against a real shore: forged, replayed, tampered,
 //! malformed, oversized and cross-vessel requests are each refused with a
-//! clear 4xx and change nothing in the shore's store.
+//! clear 4xx and change nothing in the shore's store; the files lane takes
+//! only files a vessel's own records name, at the length held, and stores
+//! them only whole and true.
 
 #![allow(clippy::unwrap_used)]
 
 use chrono::Utc;
 use keelson_model::{NewFault, Severity};
-use keelson_sync::protocol::{RECORDS_CHUNKS_PATH, SESSION_PATH};
+use keelson_sync::protocol::{FILES_CHUNKS_PATH, RECORDS_CHUNKS_PATH, SESSION_PATH};
 use keelson_sync::record::RecordDoc;
 use keelson_sync::signing::{RequestSignature, VesselKey, sign_request};
-use keelson_sync::wire::{ChangeEntry, Chunk, Lane, encode_chunk};
+use keelson_sync::wire::{ChangeEntry, Chunk, FileChunk, Lane, encode_chunk, encode_file_chunk};
 use keelson_tests::{TestShore, start_shore};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -208,39 +210,10 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     refused("chunk for another vessel", status, 403, &body);
 
     // A field the vessel may not write: a comment in the shore's name.
-    let (mut doc, create) = RecordDoc::create_fault(
-        "rec-a9",
-        "vessel-a",
-        &NewFault {
-            title: "Hull paint damage".into(),
-            description: String::new(),
-            equipment: String::new(),
-            severity: Severity::Low,
-        },
-        "chief",
-        Utc::now(),
-    )
-    .unwrap();
-    let forged_comment = doc
-        .add_comment("c1", "office@shore", "Approved for dry dock", Utc::now())
-        .unwrap();
-    let body = encode_chunk(&Chunk {
-        lane: Lane::Records,
-        vessel_id: "vessel-a".into(),
-        entries: vec![
-            ChangeEntry {
-                seq: 2,
-                record_id: "rec-a9".into(),
-                change: create,
-            },
-            ChangeEntry {
-                seq: 3,
-                record_id: "rec-a9".into(),
-                change: forged_comment,
-            },
-        ],
-    })
-    .unwrap();
+    let body = new_fault_and("rec-a9", 2, |doc| {
+        doc.add_comment("c1", "office@shore", "Approved for dry dock", Utc::now())
+            .unwrap()
+    });
     let (status, body) = send(&shore, &sign(&key_a, "vessel-a", RECORDS_CHUNKS_PATH, body)).await;
     refused("a comment in the shore's name", status, 403, &body);
 
@@ -254,5 +227,198 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
         shore.state.db.quarantine_count("vessel-b").unwrap() >= 2,
         "refused batches are kept for inspection"
     );
+    cancel.cancel();
+}
+
+/// A records chunk of vessel A: a new fault `record` (at `seq`) and the
+/// change `then` makes to it (at `seq + 1`).
+fn new_fault_and(record: &str, seq: u64, then: impl FnOnce(&mut RecordDoc) -> Vec<u8>) -> Vec<u8> {
+    let (mut doc, create) = RecordDoc::create_fault(
+        record,
+        "vessel-a",
+        &NewFault {
+            title: "Hull paint damage".into(),
+            description: String::new(),
+            equipment: String::new(),
+            severity: Severity::Low,
+        },
+        "chief",
+        Utc::now(),
+    )
+    .unwrap();
+    let second = then(&mut doc);
+    encode_chunk(&Chunk {
+        lane: Lane::Records,
+        vessel_id: "vessel-a".into(),
+        entries: vec![
+            ChangeEntry {
+                seq,
+                record_id: record.into(),
+                change: create,
+            },
+            ChangeEntry {
+                seq: seq + 1,
+                record_id: record.into(),
+                change: second,
+            },
+        ],
+    })
+    .unwrap()
+}
+
+/// A records chunk of vessel A's new fault `record` naming `file` as a
+/// PNG attachment.
+fn fault_with_file(record: &str, file: &[u8], seq: u64) -> Vec<u8> {
+    new_fault_and(record, seq, |doc| {
+        doc.add_attachment(
+            "att-1",
+            &keelson_model::NewAttachment {
+                file_name: "ladder.png".into(),
+                content_type: keelson_model::ContentType::Png,
+                size: file.len() as u64,
+                sha256: keelson_store::files::sha256_hex(file),
+                caption: String::new(),
+            },
+            "chief",
+            Utc::now(),
+        )
+        .unwrap()
+    })
+}
+
+fn file_run(vessel: &str, file: &[u8], sha256: &str, offset: usize, len: usize) -> Vec<u8> {
+    encode_file_chunk(&FileChunk {
+        vessel_id: vessel.into(),
+        sha256: sha256.into(),
+        size: file.len() as u64,
+        offset: offset as u64,
+        data: file[offset..offset + len].to_vec(),
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_lane_takes_only_named_whole_and_true_files() {
+    let cancel = CancellationToken::new();
+    let shore = start_shore(&cancel).await;
+    let (key_a, _) = VesselKey::generate().unwrap();
+    let (key_b, _) = VesselKey::generate().unwrap();
+    for (id, key) in [("vessel-a", &key_a), ("vessel-b", &key_b)] {
+        keelson_shore::add_vessel(&shore.state.db, id, id, &key.public_key_b64(), "default")
+            .unwrap();
+    }
+    let files_of = |vessel: &str| {
+        let dir = shore
+            .state
+            .config
+            .storage
+            .data_dir
+            .join("attachments")
+            .join(vessel);
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend((0..5000u32).map(|i| (i * 31 % 251) as u8));
+    let sha = keelson_store::files::sha256_hex(&png);
+    let post = |key: &VesselKey, vessel: &str, path: &'static str, body: Vec<u8>| {
+        let signed = sign(key, vessel, path, body);
+        let shore = &shore;
+        async move { send(shore, &signed).await }
+    };
+    let as_a = |path, body| post(&key_a, "vessel-a", path, body);
+    let as_b = |path, body| post(&key_b, "vessel-b", path, body);
+
+    // Before its record, a file is refused: the metadata goes first.
+    let (status, body) = as_a(FILES_CHUNKS_PATH, file_run("vessel-a", &png, &sha, 0, 100)).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = as_a(RECORDS_CHUNKS_PATH, fault_with_file("rec-f1", &png, 1)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Vessel B cannot send a file only vessel A's records name.
+    let (status, body) = as_b(FILES_CHUNKS_PATH, file_run("vessel-b", &png, &sha, 0, 100)).await;
+    assert_eq!(status, 409, "{body}");
+    // Nor a run in vessel A's name.
+    let (status, body) = as_b(FILES_CHUNKS_PATH, file_run("vessel-a", &png, &sha, 0, 100)).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Runs are taken at the length held: a re-sent run and one past a gap
+    // only get the count back.
+    let (status, ack) = as_a(FILES_CHUNKS_PATH, file_run("vessel-a", &png, &sha, 0, 3000)).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(
+        (ack["received"].as_u64(), ack["complete"].as_bool()),
+        (Some(3000), Some(false))
+    );
+    let (_, ack) = as_a(FILES_CHUNKS_PATH, file_run("vessel-a", &png, &sha, 0, 3000)).await;
+    assert_eq!(ack["received"], 3000, "a re-sent run is harmless");
+    let (_, ack) = as_a(
+        FILES_CHUNKS_PATH,
+        file_run("vessel-a", &png, &sha, 4000, 100),
+    )
+    .await;
+    assert_eq!(ack["received"], 3000, "a gap is not filled with anything");
+    assert_eq!(
+        files_of("vessel-a"),
+        0,
+        "nothing under a final name before it is whole"
+    );
+
+    // Whole but not the bytes named: the shore starts over.
+    let mut wrong = png.clone();
+    wrong[4500] ^= 0xff;
+    let (_, ack) = as_a(
+        FILES_CHUNKS_PATH,
+        file_run("vessel-a", &wrong, &sha, 3000, png.len() - 3000),
+    )
+    .await;
+    assert_eq!(
+        (ack["received"].as_u64(), ack["complete"].as_bool()),
+        (Some(0), Some(false)),
+        "{ack}"
+    );
+    assert_eq!(files_of("vessel-a"), 0);
+
+    // The true bytes are verified and stored.
+    let (_, ack) = as_a(
+        FILES_CHUNKS_PATH,
+        file_run("vessel-a", &png, &sha, 0, png.len()),
+    )
+    .await;
+    assert_eq!(
+        (ack["received"].as_u64(), ack["complete"].as_bool()),
+        (Some(png.len() as u64), Some(true)),
+        "{ack}"
+    );
+    let stored = std::fs::read(
+        shore
+            .state
+            .config
+            .storage
+            .data_dir
+            .join("attachments/vessel-a")
+            .join(&sha),
+    )
+    .unwrap();
+    assert_eq!(stored, png);
+    assert_eq!(files_of("vessel-b"), 0);
+
+    // Bytes that hash to their name but are not the type their record says.
+    let text = b"not a picture, though the record says PNG".to_vec();
+    let text_sha = keelson_store::files::sha256_hex(&text);
+    let (status, body) = as_a(RECORDS_CHUNKS_PATH, fault_with_file("rec-f2", &text, 3)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, ack) = as_a(
+        FILES_CHUNKS_PATH,
+        file_run("vessel-a", &text, &text_sha, 0, text.len()),
+    )
+    .await;
+    assert_eq!(ack["complete"], false, "{ack}");
+    assert_eq!(files_of("vessel-a"), 1);
     cancel.cancel();
 }

@@ -13,12 +13,33 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// A write endpoint and the lowest role that may use it.
+/// A write endpoint and the lowest role that may use it. A `Null` body on
+/// a POST means a multipart upload of a small PNG in the field `file`.
 struct Row {
     method: Method,
     path: String,
     body: Value,
     min: &'static str,
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
+
+/// Sends a row's request as `api`'s user; returns the status and JSON body.
+async fn send(api: &Api, r: &Row) -> (u16, Value) {
+    if !r.body.is_null() {
+        return api
+            .send(r.method.clone(), &r.path, Some(r.body.clone()))
+            .await;
+    }
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(PNG)
+            .file_name("photo.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    api.send_form(r.method.clone(), &r.path, form).await
 }
 
 /// The role just below `role`, or `None` for crew: every authenticated user
@@ -220,6 +241,18 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
         ),
         row(
             Method::POST,
+            format!("/api/v1/faults/{fault}/attachments"),
+            Value::Null,
+            "crew",
+        ),
+        row(
+            Method::POST,
+            format!("{wo_path}/attachments"),
+            Value::Null,
+            "engineer",
+        ),
+        row(
+            Method::POST,
             format!("/api/v1/alarms/{alarm}/fault"),
             json!({"title": "Speed pick-up lost"}),
             "crew",
@@ -337,25 +370,19 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
 
     for r in &table {
         let what = format!("{} {}", r.method, r.path);
-        let (status, body) = anon
-            .send(r.method.clone(), &r.path, Some(r.body.clone()))
-            .await;
+        let (status, body) = send(&anon, r).await;
         assert_json_error(&format!("{what} anonymous"), status, 401, &body);
 
         if let Some(lower) = below(r.min) {
             let (name, password) = user_of(lower);
             let api = Api::login(&edge.url, name, password).await;
-            let (status, body) = api
-                .send(r.method.clone(), &r.path, Some(r.body.clone()))
-                .await;
+            let (status, body) = send(&api, r).await;
             assert_json_error(&format!("{what} as {lower}"), status, 403, &body);
         }
 
         let (name, password) = user_of(r.min);
         let api = Api::login(&edge.url, name, password).await;
-        let (status, body) = api
-            .send(r.method.clone(), &r.path, Some(r.body.clone()))
-            .await;
+        let (status, body) = send(&api, r).await;
         // Sync is off in this test, so starting one is a conflict; what
         // matters is that the role was not refused.
         assert!(
@@ -364,5 +391,16 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             r.min
         );
     }
+
+    // The sign-off came last: the work order now takes no more files, and
+    // says so before reading the upload.
+    let attach = row(
+        Method::POST,
+        format!("{wo_path}/attachments"),
+        Value::Null,
+        "engineer",
+    );
+    let (status, body) = send(&engineer, &attach).await;
+    assert_json_error("attaching to a signed-off work order", status, 409, &body);
     cancel.cancel();
 }

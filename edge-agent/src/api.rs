@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use keelson_model::{Fault, FaultPatch, NewFault, Quality, Severity, Status, TagValue};
-use keelson_records::{comment_fault, create_fault, patch_fault};
+use keelson_records::{comment_fault, patch_fault};
 use keelson_store::{FaultFilter, Resolution, Series};
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -66,11 +66,28 @@ pub async fn log_fault(
     user: &CurrentUser,
     new: NewFault,
 ) -> Result<Fault, AppError> {
+    log_fault_with(state, user, new, None).await
+}
+
+/// Logs a new fault, with its first photo or file when one is given (its
+/// bytes already stored), in one write.
+pub async fn log_fault_with(
+    state: &EdgeState,
+    user: &CurrentUser,
+    new: NewFault,
+    photo: Option<keelson_model::NewAttachment>,
+) -> Result<Fault, AppError> {
     let fault = write_record(state, user, move |db, vessel, actor| {
-        create_fault(db, vessel, new, &actor.name)
+        keelson_records::attachment::create_fault_with(db, vessel, new, &actor.name, photo)
     })
     .await?;
-    tracing::info!(fault = %fault.id, reporter = %fault.reporter, severity = %fault.severity, "fault logged");
+    tracing::info!(
+        fault = %fault.id,
+        reporter = %fault.reporter,
+        severity = %fault.severity,
+        attachments = fault.attachments.len(),
+        "fault logged"
+    );
     Ok(fault)
 }
 

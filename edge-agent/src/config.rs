@@ -33,6 +33,32 @@ pub struct EdgeConfig {
     /// Running-hour counters fed by sensor rules.
     #[serde(default)]
     pub counters: CountersConfig,
+    /// Photos and files attached to faults and work orders.
+    #[serde(default)]
+    pub attachments: AttachmentsConfig,
+}
+
+/// Photos and files attached to faults and work orders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// Largest file that may be attached, in bytes (1 KiB to 1 GiB). A
+    /// phone's photo is a few megabytes; every attached byte also crosses
+    /// the satellite link once.
+    #[serde(default = "default_attachment_max_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_attachment_max_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig {
+            max_bytes: default_attachment_max_bytes(),
+        }
+    }
 }
 
 /// Running-hour counters fed by sensor rules.
@@ -125,6 +151,17 @@ impl EdgeConfig {
             return Err(invalid(
                 "counters.sensor_reading_minutes",
                 "must be 1 to 1440 minutes".into(),
+            ));
+        }
+        if !(1024..=keelson_model::attachment::MAX_ATTACHMENT_BYTES)
+            .contains(&c.attachments.max_bytes)
+        {
+            return Err(invalid(
+                "attachments.max_bytes",
+                format!(
+                    "must be between 1024 and {}",
+                    keelson_model::attachment::MAX_ATTACHMENT_BYTES
+                ),
             ));
         }
         if !(c.sync.shore_url.starts_with("http://") || c.sync.shore_url.starts_with("https://")) {
@@ -271,6 +308,26 @@ mod tests {
                 .expect("line")
                 + 1
         );
+    }
+
+    #[test]
+    fn attachment_limits_are_checked_with_their_place() {
+        let c = EdgeConfig::parse("default", DEFAULT_CONFIG).expect("default config");
+        assert_eq!(c.attachments.max_bytes, 10 * 1024 * 1024);
+        let text = DEFAULT_CONFIG.replace("max_bytes = 10485760", "max_bytes = 12");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert_eq!(e.key, "attachments.max_bytes");
+        assert_eq!(
+            e.line,
+            text.lines()
+                .position(|l| l.starts_with("max_bytes = 12"))
+                .expect("line")
+                + 1
+        );
+        let text = DEFAULT_CONFIG.replace("max_bytes = 10485760", "max_size = 1");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
+        assert_eq!(e.key, "attachments.max_size");
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
         },
         retention: Default::default(),
         counters: Default::default(),
+        attachments: Default::default(),
         sync: SyncConfig {
             enabled: true,
             shore_url: format!("http://{link}"),

@@ -11,6 +11,7 @@
 pub mod alarms;
 pub mod alarms_ui;
 pub mod api;
+pub mod attachments;
 pub mod config;
 pub mod counters_api;
 pub mod demo;
@@ -67,6 +68,8 @@ pub struct EdgeState {
     pub storage: storage::StorageStatus,
     /// The alarm engine and its list.
     pub alarms: alarms::Alarms,
+    /// The attachment files, beside the database.
+    pub files: keelson_store::files::FileStore,
 }
 
 impl HasDb for EdgeState {
@@ -126,8 +129,12 @@ where
 
 /// Every route of the edge agent, testable without a socket.
 pub fn router(state: EdgeState) -> Router {
+    // Uploads have their own, larger body limit; every other route keeps
+    // the 1 MiB one, which is why they are merged after its layer.
+    let uploads = attachments::upload_router(&state);
     Router::new()
         .merge(api::router())
+        .merge(attachments::router())
         .merge(alarms::router())
         .merge(alarms_ui::router())
         .merge(maintenance_api::router())
@@ -149,6 +156,7 @@ pub fn router(state: EdgeState) -> Router {
         // once, without reading it; its plain-text answer becomes the API's
         // JSON error.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .merge(uploads)
         .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -157,14 +165,15 @@ pub fn router(state: EdgeState) -> Router {
         .with_state(state)
 }
 
-/// Turns the body limit's plain-text 413 into the API's JSON error.
+/// Turns the body limit's plain-text 413 into the API's JSON error (a
+/// page's own 413, in HTML, stays as it is).
 async fn json_payload_too_large(response: axum::response::Response) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let json = response
+    let plain = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
         AppError::PayloadTooLarge.into_response()
     } else {
         response
@@ -318,8 +327,14 @@ pub async fn start(config: EdgeConfig, cancel: CancellationToken) -> anyhow::Res
     let storage = storage::StorageStatus::new(&metrics);
     let alarms =
         alarms::Alarms::restore(db.clone(), &config.alarms).context("restoring the alarm list")?;
+    let files = keelson_store::files::FileStore::open(&data_dir.join(attachments::ATTACHMENTS_DIR))
+        .context("opening the attachment files")?;
+    files
+        .remove_temporaries()
+        .context("removing unfinished attachment files")?;
     let state = EdgeState {
         db,
+        files,
         alarms,
         storage,
         latest: ingest.latest.clone(),

@@ -591,6 +591,7 @@ async fn work_order_page_view(
         .filter(|s| *s != WorkStatus::SignedOff && w.status.may_become(*s))
         .collect();
     let base = format!("/work-orders/{}", w.id);
+    let attach_action = format!("{base}/attachments");
     let body = html! {
         p { a href="/work-orders" { "← Work orders" } }
         h1 { (w.title) }
@@ -643,6 +644,11 @@ async fn work_order_page_view(
             }
         }
         (views::parts_used(&w, &parts, |p| format!("/parts/{}", p.id)))
+        (keelson_web::attachments::attachment_list(
+            &w.attachments,
+            |a| Some(format!("/api/v1/attachments/{}", a.sha256)),
+            may_work.then_some((attach_action.as_str(), state.config.attachments.max_bytes)),
+        ))
         (views::comment_thread(&w.comments, Some(&format!("{base}/comments"))))
         (history_section(&history))
     };

@@ -458,6 +458,30 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "[ScheduledPlan]",
     ),
+    op(
+        "post",
+        "/api/v1/faults/{id}/attachments",
+        "Attach a photo or file to a fault (multipart: `file`, optional `caption`)",
+        User,
+        Some("Upload"),
+        "Attachment",
+    ),
+    op(
+        "post",
+        "/api/v1/work-orders/{id}/attachments",
+        "Attach a photo or file to a work order (multipart: `file`, optional `caption`)",
+        Role("engineer"),
+        Some("Upload"),
+        "Attachment",
+    ),
+    op(
+        "get",
+        "/api/v1/attachments/{sha256}",
+        "An attached file's bytes, with its checked content type",
+        User,
+        None,
+        "File",
+    ),
     with_query(
         op(
             "get",
@@ -667,6 +691,18 @@ fn components() -> Map<String, Value> {
         }),
     );
     c.insert(
+        "Upload".into(),
+        json!({
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": "JPEG, PNG, WebP, GIF, PDF or plain text, checked by its content"},
+                "caption": text("what the photo or file shows"),
+            }
+        }),
+    );
+    c.insert(
         "NewComment".into(),
         json!({
             "type": "object",
@@ -725,6 +761,14 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         if o.answer == "Empty" {
             responses.insert("204".into(), json!({"description": "Done"}));
+        } else if o.answer == "File" {
+            responses.insert(
+                success,
+                json!({
+                    "description": "The file, with its stored content type",
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+                }),
+            );
         } else {
             responses.insert(
                 success,
@@ -769,9 +813,14 @@ pub fn document() -> Value {
             Role(r) => operation["x-keelson-role"] = json!(r),
         }
         if let Some(body) = o.body {
+            let media = if body == "Upload" {
+                "multipart/form-data"
+            } else {
+                "application/json"
+            };
             operation["requestBody"] = json!({
                 "required": true,
-                "content": {"application/json": {"schema": schema_ref(body)}}
+                "content": {media: {"schema": schema_ref(body)}}
             });
         }
         let entry = paths.entry(o.path.to_owned()).or_insert_with(|| json!({}));

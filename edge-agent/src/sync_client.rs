@@ -6,7 +6,9 @@
 //! cursor moves), then pulls the shore's outbound lane the same way, then
 //! pushes the rollups lane: hourly rollups always, 1-minute ones when
 //! `retention.minute_rollups_synced` is set and less than half the day's
-//! budget is spent. A
+//! budget is spent, then pushes the files lane: the bytes of attachment
+//! files, whose metadata went with the records, in runs the shore makes
+//! durable and acknowledges, resuming from the shore's count. A
 //! dropped link simply ends the session; the next one starts from the last
 //! acknowledged chunk, so at most one chunk is sent twice, and re-sent
 //! changes are harmless because they are content-addressed.
@@ -14,9 +16,11 @@
 use crate::EdgeState;
 use keelson_records::{IncomingChange, Sender, apply_remote, records_chunk};
 use keelson_store::Resolution;
-use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
+use keelson_sync::protocol::{
+    self, ChunkAck, FileAck, PullRequest, SessionRequest, SessionResponse,
+};
 use keelson_sync::signing::{VesselKey, sign_request};
-use keelson_sync::wire::{self, Lane, RollupChunk, RollupEntry, RollupWidth};
+use keelson_sync::wire::{self, FileChunk, Lane, RollupChunk, RollupEntry, RollupWidth};
 use keelson_web::metrics::{Counter, Metrics};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -63,6 +67,10 @@ pub struct SyncReport {
     pub received: u64,
     /// Sensor rollups the shore acknowledged in this session.
     pub rollups_sent: u64,
+    /// Attachment files the shore stored whole in this session.
+    pub files_sent: u64,
+    /// Bytes of attachment files the shore acknowledged in this session.
+    pub file_bytes_sent: u64,
     /// Bytes moved over the link, both ways.
     pub link_bytes: u64,
     /// Set when the session stopped early because a byte budget was reached.
@@ -90,6 +98,14 @@ const RETRY_FIRST: Duration = Duration::from_secs(2);
 
 /// Largest rollups chunk before compression: about 3,500 rollups.
 const MAX_ROLLUP_CHUNK_RAW: usize = 200 * 1024;
+/// Largest run of a file in one chunk. Photos hardly compress, so a run
+/// must fit the wire's chunk limit as it is.
+const MAX_FILE_CHUNK_RAW: usize = 192 * 1024;
+/// Smallest run of a file worth a request of its own, unless it is the
+/// file's last.
+const MIN_FILE_RUN: usize = 1024;
+/// Files looked at per session; the rest wait for the next one.
+const FILES_PER_SESSION: usize = 1000;
 /// Smallest chunk the client sends, before compression.
 const MIN_CHUNK_RAW: usize = 4 * 1024;
 /// Largest chunk before compression; the receiver accepts 4 MiB decoded.
@@ -274,6 +290,8 @@ impl SyncClient {
                         chunks = report.chunks_sent,
                         received = report.received,
                         rollups = report.rollups_sent,
+                        files = report.files_sent,
+                        file_bytes = report.file_bytes_sent,
                         "sync session done"
                     );
                     None
@@ -311,9 +329,12 @@ impl SyncClient {
         let local = self.local(|db| db.sync_state(RECORDS_LANE)).await?;
         let v = vessel.clone();
         let sent_acked = local.sent_acked;
-        let (_, pending_bytes) = self
+        let (_, record_bytes) = self
             .local(move |db| db.outbound_pending(&v, sent_acked))
             .await?;
+        let v = vessel.clone();
+        let (_, file_bytes) = self.local(move |db| db.pending_file_totals(&v)).await?;
+        let pending_bytes = record_bytes + file_bytes;
         let epoch = self.local(|db| db.epoch()).await?;
         let req = SessionRequest {
             vessel_id: vessel.clone(),
@@ -379,22 +400,9 @@ impl SyncClient {
                 report.budget_reached = Some(which);
                 break;
             }
-            let wire_len = body.len();
-            let sent_at = Instant::now();
-            let answer = match self
-                .post(protocol::RECORDS_CHUNKS_PATH, body, &mut budget)
-                .await
-            {
-                Ok(a) => a,
-                Err(e @ SyncClientError::Link(_)) => {
-                    self.state.sync.update_estimate(|est| est.observe_cut(raw));
-                    return Err(e);
-                }
-                Err(e) => return Err(e),
-            };
-            self.state
-                .sync
-                .update_estimate(|e| e.observe_chunk(wire_len, raw, sent_at.elapsed()));
+            let answer = self
+                .post_measured(protocol::RECORDS_CHUNKS_PATH, body, raw, &mut budget)
+                .await?;
             let ack: ChunkAck = serde_json::from_slice(&answer)
                 .map_err(|e| SyncClientError::Protocol(format!("bad chunk ack: {e}")))?;
             if ack.acked_seq < last {
@@ -463,8 +471,108 @@ impl SyncClient {
             }
             self.push_rollups(width, &mut budget, &mut report).await?;
         }
+        // Files go after everything else: their metadata has gone with the
+        // records above, and a few photos can outweigh a day of rollups.
+        if report.budget_reached.is_none() {
+            self.push_files(&mut budget, &mut report).await?;
+        }
         report.link_bytes = budget.session;
         Ok(report)
+    }
+
+    /// Sends the attachment files the shore does not hold whole, oldest
+    /// first, each from where the shore's last acknowledgement left it.
+    async fn push_files(
+        &self,
+        budget: &mut Budget,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncClientError> {
+        let vessel = self.state.config.vessel.id.clone();
+        let v = vessel.clone();
+        let pending = self
+            .local(move |db| db.pending_files(&v, FILES_PER_SESSION))
+            .await?;
+        for file in pending {
+            let mut offset = file.acked.min(file.size);
+            // A shore that verified a file and found it wrong asks for it
+            // again from the start; once per session is enough.
+            let mut restarted = false;
+            loop {
+                let target = self.chunk_target(MAX_FILE_CHUNK_RAW);
+                // A run shrinks to what the budget has left, so a file
+                // creeps ashore across sessions rather than waiting for a
+                // budget that never has room for a whole run.
+                let room = budget
+                    .room()
+                    .map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
+                let len = usize::try_from(file.size - offset)
+                    .unwrap_or(usize::MAX)
+                    .min(target)
+                    .min(room);
+                if len < MIN_FILE_RUN && (len as u64) < file.size - offset {
+                    report.budget_reached = budget.refuses(MIN_FILE_RUN).or(Some("session cap"));
+                    return Ok(());
+                }
+                let (files, sha) = (self.state.files.clone(), file.sha256.clone());
+                let data = tokio::task::spawn_blocking(move || files.read_range(&sha, offset, len))
+                    .await
+                    .map_err(|e| SyncClientError::Local(e.to_string()))?
+                    .map_err(|e| SyncClientError::Local(e.to_string()))?;
+                let data = match data {
+                    Some(d) if !d.is_empty() => d,
+                    _ => {
+                        tracing::warn!(sha256 = %file.sha256, "an attached file is missing or short on board; it cannot go ashore");
+                        break;
+                    }
+                };
+                let sent = data.len();
+                let body = wire::encode_file_chunk(&FileChunk {
+                    vessel_id: vessel.clone(),
+                    sha256: file.sha256.clone(),
+                    size: file.size,
+                    offset,
+                    data,
+                })
+                .map_err(|e| SyncClientError::Protocol(e.to_string()))?;
+                if let Some(which) = budget.refuses(body.len()) {
+                    report.budget_reached = Some(which);
+                    return Ok(());
+                }
+                let answer = self
+                    .post_measured(protocol::FILES_CHUNKS_PATH, body, sent, budget)
+                    .await?;
+                let ack: FileAck = serde_json::from_slice(&answer)
+                    .map_err(|e| SyncClientError::Protocol(format!("bad files ack: {e}")))?;
+                if ack.lane != Lane::Files || ack.sha256 != file.sha256 || ack.received > file.size
+                {
+                    return Err(SyncClientError::Protocol(format!(
+                        "shore acknowledged {} {} up to {} for file {}",
+                        ack.lane, ack.sha256, ack.received, file.sha256
+                    )));
+                }
+                let (sha, received, complete) = (file.sha256.clone(), ack.received, ack.complete);
+                self.local(move |db| db.ack_file(&sha, received, complete))
+                    .await?;
+                report.chunks_sent += 1;
+                report.file_bytes_sent += ack.received.saturating_sub(offset);
+                if ack.complete {
+                    report.files_sent += 1;
+                    break;
+                }
+                if ack.received <= offset {
+                    if ack.received < offset && !restarted {
+                        restarted = true;
+                    } else {
+                        return Err(SyncClientError::Protocol(format!(
+                            "shore made no progress on file {} at {offset}",
+                            file.sha256
+                        )));
+                    }
+                }
+                offset = ack.received;
+            }
+        }
+        Ok(())
     }
 
     /// Sends the rollups of one width the shore has not acknowledged, in
@@ -484,12 +592,7 @@ impl SyncClient {
         loop {
             // Rollups compress less than record changes, so their chunks
             // stay under the wire limit before compression already.
-            let target = self
-                .state
-                .sync
-                .estimate()
-                .chunk_raw(self.state.config.sync.chunk_bytes)
-                .min(MAX_ROLLUP_CHUNK_RAW);
+            let target = self.chunk_target(MAX_ROLLUP_CHUNK_RAW);
             let batch = self
                 .local(move |db| db.rollups_after(tier, after, target))
                 .await?;
@@ -540,6 +643,16 @@ impl SyncClient {
         }
     }
 
+    /// The next chunk's size before compression, from what was measured of
+    /// the link, at most `cap`.
+    fn chunk_target(&self, cap: usize) -> usize {
+        self.state
+            .sync
+            .estimate()
+            .chunk_raw(self.state.config.sync.chunk_bytes)
+            .min(cap)
+    }
+
     async fn local<T: Send + 'static>(
         &self,
         f: impl FnOnce(&keelson_store::Db) -> Result<T, keelson_store::StoreError> + Send + 'static,
@@ -549,6 +662,32 @@ impl SyncClient {
             .await
             .map_err(|e| SyncClientError::Local(e.to_string()))?
             .map_err(|e| SyncClientError::Local(e.to_string()))
+    }
+
+    /// Posts a chunk of `raw` bytes before compression and learns from how
+    /// it went: its time sizes the next chunks, and a cut halves them.
+    async fn post_measured(
+        &self,
+        path: &'static str,
+        body: Vec<u8>,
+        raw: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<u8>, SyncClientError> {
+        let wire_len = body.len();
+        let sent_at = Instant::now();
+        match self.post(path, body, budget).await {
+            Ok(answer) => {
+                self.state
+                    .sync
+                    .update_estimate(|e| e.observe_chunk(wire_len, raw, sent_at.elapsed()));
+                Ok(answer)
+            }
+            Err(e @ SyncClientError::Link(_)) => {
+                self.state.sync.update_estimate(|est| est.observe_cut(raw));
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn post_json<Req: Serialize, Resp: serde::de::DeserializeOwned>(
@@ -661,6 +800,18 @@ impl Budget {
         }
     }
 
+    /// Bytes a request body may still have within both budgets, leaving
+    /// room for its headers and its answer; `None` when there is no limit.
+    fn room(&self) -> Option<u64> {
+        let daily = (self.daily > 0).then(|| self.daily.saturating_sub(self.today));
+        let session = (self.cap > 0).then(|| self.cap.saturating_sub(self.session));
+        let left = match (daily, session) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        };
+        left.map(|l| l.saturating_sub(3 * REQUEST_OVERHEAD as u64))
+    }
+
     async fn spend(&mut self, client: &SyncClient, bytes: usize) {
         let bytes = bytes as u64;
         self.today += bytes;
@@ -703,6 +854,8 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// The records lane.
     pub records: LaneStatus,
+    /// The files lane.
+    pub files: FilesLaneStatus,
     /// Bytes moved over the link today (UTC), both ways.
     pub today_bytes: u64,
     /// The daily budget in bytes; 0 means none.
@@ -728,6 +881,15 @@ pub struct LaneStatus {
     pub received: u64,
 }
 
+/// The files lane's backlog.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilesLaneStatus {
+    /// Attached files the shore does not hold whole yet.
+    pub pending_files: u64,
+    /// Their bytes the shore has not acknowledged.
+    pub pending_bytes: u64,
+}
+
 /// Reads the sync status from the database.
 pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError> {
     let started_ms = state.sync.started_ms.load(Ordering::SeqCst);
@@ -736,6 +898,8 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
     let (pending_changes, pending_bytes) = state
         .db
         .outbound_pending(&state.config.vessel.id, s.sent_acked)?;
+    let (pending_files, pending_file_bytes) =
+        state.db.pending_file_totals(&state.config.vessel.id)?;
     let estimate = state.sync.estimate();
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let today_bytes = state.db.sync_usage(&today)?;
@@ -757,9 +921,13 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
             sent_acked: s.sent_acked,
             received: s.received,
         },
+        files: FilesLaneStatus {
+            pending_files,
+            pending_bytes: pending_file_bytes,
+        },
         today_bytes,
         daily_budget_bytes: state.config.sync.daily_budget_bytes,
-        eta_secs: estimate.eta_secs(pending_bytes),
+        eta_secs: estimate.eta_secs(pending_bytes + pending_file_bytes),
         rtt_ms: estimate.rtt_secs.map(|r| (r * 1000.0).round() as u64),
         rate_bytes_per_sec: estimate.rate.map(|r| r.round() as u64),
     })

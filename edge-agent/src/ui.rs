@@ -2,7 +2,7 @@
 //! comments and history, the new-fault form and the sync page. Every page works without
 //! JavaScript; the dashboard's script only refreshes the numbers.
 
-use crate::api::{change_fault, comment, log_fault, request_sync};
+use crate::api::{change_fault, comment, request_sync};
 use crate::{EdgeState, role_of, sync_client};
 use axum::Form;
 use axum::Router;
@@ -21,7 +21,9 @@ use serde::Deserialize;
 pub fn router() -> Router<EdgeState> {
     Router::new()
         .route("/", get(dashboard))
-        .route("/faults", get(faults).post(create))
+        // Posting a new fault is an upload (it may carry a photo); its route
+        // is in `attachments`, behind that module's body limit.
+        .route("/faults", get(faults))
         .route("/faults/new", get(new_form))
         .route("/faults/{id}", get(fault))
         .route("/faults/{id}/comments", post(add_comment))
@@ -267,11 +269,14 @@ fn url_query(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
-fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {
+/// The new-fault form, with an error and the values entered when a post
+/// was refused. A photo may go with it: on a phone, `accept="image/*"`
+/// offers the camera.
+pub(crate) fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {
     html! {
         h1 { "Log a fault" }
         @if let Some(e) = error { p.flash.error role="alert" { (e) } }
-        form.stack method="post" action="/faults" {
+        form.stack method="post" action="/faults" enctype="multipart/form-data" {
             label { "What is wrong"
                 input name="title" required maxlength="200" value=[values.map(|v| v.title.as_str())]; }
             label { "Equipment"
@@ -285,6 +290,9 @@ fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {
             }
             label { "Description"
                 textarea name="description" maxlength="10000" { (values.map(|v| v.description.as_str()).unwrap_or("")) } }
+            label { "Photo (optional)"
+                input type="file" name="file" accept="image/*"; }
+            label { "Caption of the photo" input name="caption" maxlength="500"; }
             div { button type="submit" { "Log fault" } }
         }
     }
@@ -292,27 +300,6 @@ fn fault_form(error: Option<&str>, values: Option<&NewFault>) -> Markup {
 
 async fn new_form(State(state): State<EdgeState>, PageUser(user): PageUser) -> Response {
     render(&state, &user, "Log a fault", fault_form(None, None))
-}
-
-async fn create(
-    State(state): State<EdgeState>,
-    PageUser(user): PageUser,
-    Form(new): Form<NewFault>,
-) -> Response {
-    match log_fault(&state, &user, new.clone()).await {
-        Ok(f) => Redirect::to(&format!("/faults/{}", f.id)).into_response(),
-        Err(AppError::BadRequest(e)) => {
-            let mut resp = render(
-                &state,
-                &user,
-                "Log a fault",
-                fault_form(Some(&e), Some(&new)),
-            );
-            *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-            resp
-        }
-        Err(e) => page_error(&state.site, Some(&user), e),
-    }
 }
 
 async fn fault(
@@ -358,6 +345,11 @@ async fn fault(
                 button type="submit" { "Save status" }
             }
         }
+        (keelson_web::attachments::attachment_list(
+            &f.attachments,
+            |a| Some(format!("/api/v1/attachments/{}", a.sha256)),
+            Some((&format!("/faults/{}/attachments", f.id), state.config.attachments.max_bytes)),
+        ))
         (views::comments(&f, Some(&comments_action)))
         (views::history(&history))
     };
@@ -423,6 +415,9 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                     @if let Some(eta) = st.eta_secs.filter(|_| st.records.pending_bytes > 0) {
                         " (about " (human_duration(eta)) " at the measured rate)"
                     }
+                }
+                dt { "Files waiting" } dd {
+                    (st.files.pending_files) @if st.files.pending_files == 1 { " file, " } @else { " files, " } (human_bytes(st.files.pending_bytes)) " not yet ashore"
                 }
                 dt { "Link used today" } dd {
                     (human_bytes(st.today_bytes))

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod files;
 pub mod sync_api;
 pub mod ui;
 
@@ -126,6 +127,7 @@ pub fn router(state: ShoreState) -> Router {
     Router::new()
         .merge(sync_api::router(&state))
         .merge(api::router())
+        .merge(files::router())
         .merge(ui::router())
         .merge(keelson_web::assets::router())
         .route("/healthz", get(|| async { "ok" }))

@@ -18,7 +18,9 @@ use keelson_records::{IncomingChange, RecordError, Sender, apply_remote};
 use keelson_store::block::Rollup;
 use keelson_store::{NonceOutcome, Resolution, VesselRow};
 use keelson_sync::SyncError;
-use keelson_sync::protocol::{self, ChunkAck, PullRequest, SessionRequest, SessionResponse};
+use keelson_sync::protocol::{
+    self, ChunkAck, FileAck, PullRequest, SessionRequest, SessionResponse,
+};
 use keelson_sync::signing::{RequestSignature, verify_request};
 use keelson_sync::wire::{self, Lane, RollupWidth};
 use keelson_web::metrics::Counter;
@@ -43,6 +45,8 @@ pub struct SyncMetrics {
     pub chunk_bytes_new: Counter,
     /// Sensor rollups stored from vessels.
     pub rollups_stored: Counter,
+    /// Attachment files stored whole from vessels.
+    pub files_stored: Counter,
 }
 
 impl SyncMetrics {
@@ -68,6 +72,10 @@ impl SyncMetrics {
                 "Bytes of vessel chunks that brought new data",
             ),
             rollups_stored: m.counter("sync_rollups_stored", "Sensor rollups stored from vessels"),
+            files_stored: m.counter(
+                "sync_files_stored",
+                "Attachment files verified and stored whole from vessels",
+            ),
         }
     }
 }
@@ -79,6 +87,7 @@ pub fn router(state: &ShoreState) -> Router<ShoreState> {
         .route(protocol::RECORDS_CHUNKS_PATH, post(records_chunk))
         .route(protocol::RECORDS_PULL_PATH, post(records_pull))
         .route(protocol::ROLLUPS_CHUNKS_PATH, post(rollups_chunk))
+        .route(protocol::FILES_CHUNKS_PATH, post(files_chunk))
         .layer(DefaultBodyLimit::max(state.config.sync.max_request_bytes))
 }
 
@@ -264,25 +273,15 @@ async fn rollups_chunk(
     body: Bytes,
 ) -> Result<axum::Json<ChunkAck>, AppError> {
     let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
-    let chunk = match wire::decode_rollup_chunk(&body, wire::MAX_DECODED_BYTES) {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(quarantine(
-                &state,
-                &vessel.id,
-                format!("undecodable rollups chunk: {e}"),
-                &body,
-            )
-            .await);
-        }
-    };
-    if chunk.vessel_id != vessel.id {
-        let why = format!(
-            "rollups chunk for vessel `{}` sent by `{}`",
-            chunk.vessel_id, vessel.id
-        );
-        return Err(quarantine(&state, &vessel.id, why, &body).await);
-    }
+    let chunk = decode_own(
+        &state,
+        &vessel.id,
+        &body,
+        "rollups",
+        wire::decode_rollup_chunk,
+        |c| &c.vessel_id,
+    )
+    .await?;
     let last = chunk.last_seq().unwrap_or(0);
     let width = match chunk.width {
         RollupWidth::Minute => Resolution::Minute,
@@ -315,6 +314,54 @@ async fn rollups_chunk(
         lane: Lane::Rollups,
         acked_seq: last,
     }))
+}
+
+/// Takes a run of an attachment file and says how much of the file the
+/// shore holds (see [`crate::files::receive`]).
+async fn files_chunk(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<FileAck>, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let chunk = decode_own(
+        &state,
+        &vessel.id,
+        &body,
+        "files",
+        wire::decode_file_chunk,
+        |c| &c.vessel_id,
+    )
+    .await?;
+    let ack = blocking(move || crate::files::receive(&state, &chunk)).await?;
+    Ok(axum::Json(ack))
+}
+
+/// Decodes a chunk of the `lane` lane sent by `vessel_id`. A chunk that
+/// does not decode, or names another vessel, is quarantined and refused.
+async fn decode_own<T>(
+    state: &ShoreState,
+    vessel_id: &str,
+    body: &Bytes,
+    lane: &str,
+    decode: impl FnOnce(&[u8], usize) -> Result<T, SyncError>,
+    named: impl FnOnce(&T) -> &String,
+) -> Result<T, AppError> {
+    let chunk = match decode(body, wire::MAX_DECODED_BYTES) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("undecodable {lane} chunk: {e}");
+            return Err(quarantine(state, vessel_id, why, body).await);
+        }
+    };
+    let named = named(&chunk);
+    if named != vessel_id {
+        let why = format!("{lane} chunk for vessel `{named}` sent by `{vessel_id}`");
+        return Err(quarantine(state, vessel_id, why, body).await);
+    }
+    Ok(chunk)
 }
 
 /// Keeps a refused batch for inspection and answers 422-style as a 400

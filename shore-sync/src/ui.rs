@@ -17,7 +17,7 @@ use axum::routing::get;
 use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{PageUser, blocking, views};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// The page routes.
@@ -294,6 +294,7 @@ async fn fault(
         p { a href={ "/vessels/" (id) } { "← Faults of " (id) } }
         h1 { (f.title) }
         (views::fault_details(&f))
+        (attachments(&state, &id, &f.attachments))
         (views::comments(&f, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
         (views::history(&history.changes))
@@ -382,6 +383,18 @@ async fn parts_page(
     Html(page(&state.site, &title, Some(&user), body).into_string()).into_response()
 }
 
+/// A record's attachments, linked once their files are ashore.
+fn attachments(state: &ShoreState, vessel_id: &str, list: &[keelson_model::Attachment]) -> Markup {
+    keelson_web::attachments::attachment_list(
+        list,
+        |a| {
+            crate::files::is_ashore(state, vessel_id, &a.sha256)
+                .then(|| format!("/api/v1/vessels/{vessel_id}/attachments/{}", a.sha256))
+        },
+        None,
+    )
+}
+
 async fn work_order_page(
     State(state): State<ShoreState>,
     PageUser(user): PageUser,
@@ -417,6 +430,7 @@ async fn work_order_page(
             }
         }))
         (views::parts_used(&w, &parts, |_| format!("/vessels/{id}/parts")))
+        (attachments(&state, &id, &w.attachments))
         (views::comment_thread(&w.comments, may_comment.then_some(action.as_str())))
         @if !may_comment { p.muted { "Commenting needs the superintendent role." } }
         (views::history(&history.changes))

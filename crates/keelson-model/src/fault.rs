@@ -204,6 +204,10 @@ pub struct Fault {
     pub updated_at: DateTime<Utc>,
     /// The comment thread, oldest first.
     pub comments: Vec<Comment>,
+    /// The attached photos and files, oldest first; never changed or
+    /// removed. Absent in projections written before attachments existed.
+    #[serde(default)]
+    pub attachments: Vec<crate::Attachment>,
 }
 
 /// What a user supplies to log a fault.

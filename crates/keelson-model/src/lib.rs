@@ -4,6 +4,7 @@
 //! automerge or HTTP. Everything here is plain data that every other crate can
 //! share without pulling in a runtime.
 
+pub mod attachment;
 pub mod counter;
 pub mod equipment;
 pub mod fault;
@@ -14,6 +15,7 @@ pub mod role;
 pub mod sample;
 pub mod work_order;
 
+pub use attachment::{Attachment, ContentError, ContentType, NewAttachment, check_content};
 pub use counter::{
     Correction, Counter, NewCorrection, NewCounter, NewReading, Reading, ReadingSource, SensorRule,
 };

@@ -93,6 +93,19 @@ impl Record {
         }
     }
 
+    /// The attached photos and files; only faults and work orders have any.
+    pub fn attachments(&self) -> &[crate::Attachment] {
+        match self {
+            Record::Fault(r) => &r.attachments,
+            Record::WorkOrder(r) => &r.attachments,
+            Record::Equipment(_)
+            | Record::Counter(_)
+            | Record::Plan(_)
+            | Record::Part(_)
+            | Record::Requisition(_) => &[],
+        }
+    }
+
     /// Who created the record and when; neither ever changes.
     pub fn created(&self) -> (&str, DateTime<Utc>) {
         match self {

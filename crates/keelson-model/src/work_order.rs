@@ -178,6 +178,10 @@ pub struct WorkOrder {
     pub updated_at: DateTime<Utc>,
     /// The comment thread, oldest first.
     pub comments: Vec<Comment>,
+    /// The attached photos and files, oldest first; never changed or
+    /// removed. Absent in projections written before attachments existed.
+    #[serde(default)]
+    pub attachments: Vec<crate::Attachment>,
 }
 
 impl WorkOrder {

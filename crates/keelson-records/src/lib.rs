@@ -13,6 +13,7 @@
 //! what in a record (roles, status transitions, the sign-off, the vessel a
 //! record belongs to); it knows neither HTTP nor the wire format.
 
+pub mod attachment;
 pub mod counter;
 pub mod equipment;
 pub mod part;
@@ -28,6 +29,7 @@ use keelson_store::{Db, NewChange, Origin, RecordTx, RecordWrite, StoreError};
 use keelson_sync::SyncError;
 use keelson_sync::record::{RecordDoc, decode_change};
 
+pub use attachment::{attach, check_attach, may_attach};
 pub use counter::{correct_counter, create_counter, record_reading, record_sensor_reading};
 pub use equipment::{create_equipment, patch_equipment};
 pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PART, PLAN, REQUISITION, WORK_ORDER};
@@ -111,22 +113,7 @@ pub fn create_fault(
     new: NewFault,
     reporter: &str,
 ) -> Result<Fault, RecordError> {
-    let new = new.validated()?;
-    db.transact(|tx| {
-        match write_new(
-            tx,
-            RecordDoc::create_fault_as,
-            vessel_id,
-            &new,
-            reporter,
-            Utc::now(),
-        )? {
-            Record::Fault(f) => Ok(f),
-            _ => Err(RecordError::Sync(SyncError::Internal(
-                "a new fault reads as another kind".into(),
-            ))),
-        }
-    })
+    attachment::create_fault_with(db, vessel_id, new, reporter, None)
 }
 
 /// Changes a fault's fields. Status changes need a role that works faults,
@@ -283,8 +270,8 @@ pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
 /// Checks what a received batch did to a record against what its sender
 /// may write.
 ///
-/// - Nobody may rewrite or remove a comment, a work entry or a sign-off:
-///   they are append-only.
+/// - Nobody may rewrite or remove a comment, an attachment, a work entry or
+///   a sign-off: they are append-only.
 /// - The vessel owns the record's fields and may add its own comments,
 ///   never one that claims to come from the shore; nor may it change who
 ///   created a record or when.
@@ -339,6 +326,14 @@ fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option
     let before = before?;
     if let Some(lost) = first_lost("comment", before.comments(), after.comments(), |c| {
         c.id.as_str()
+    })
+    .or_else(|| {
+        first_lost(
+            "attachment",
+            before.attachments(),
+            after.attachments(),
+            |a| a.id.as_str(),
+        )
     }) {
         return Some(lost);
     }

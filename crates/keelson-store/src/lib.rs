@@ -26,9 +26,11 @@
 //! never decodes them (only the sync crate knows automerge).
 
 mod alarms;
+mod attachments;
 pub mod backup;
 pub mod block;
 mod edge;
+pub mod files;
 mod migrate;
 mod records;
 mod shore;
@@ -36,6 +38,7 @@ pub mod tiers;
 mod users;
 
 pub use alarms::{AlarmEventRow, AlarmRow, AlarmWrite, NewAlarmRow};
+pub use attachments::{ArrivingFile, FileMeta, PendingFile};
 pub use edge::{StoredSample, SyncState};
 pub use records::{
     ChangeRow, FaultFilter, NewChange, Origin, PartFilter, RecordTx, RecordWrite,

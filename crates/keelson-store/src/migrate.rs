@@ -35,6 +35,10 @@ const COMMON: &[Migration] = &[
         "common/0007_spare_parts",
         include_str!("../../../schema/common/0007_spare_parts.sql"),
     ),
+    (
+        "common/0008_attachments",
+        include_str!("../../../schema/common/0008_attachments.sql"),
+    ),
 ];
 
 const EDGE: &[Migration] = &[
@@ -66,6 +70,10 @@ const EDGE: &[Migration] = &[
         "edge/0007_alarms",
         include_str!("../../../schema/edge/0007_alarms.sql"),
     ),
+    (
+        "edge/0008_file_uploads",
+        include_str!("../../../schema/edge/0008_file_uploads.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
@@ -88,6 +96,10 @@ const SHORE: &[Migration] = &[
     (
         "shore/0006_vessel_epoch",
         include_str!("../../../schema/shore/0006_vessel_epoch.sql"),
+    ),
+    (
+        "shore/0007_vessel_files",
+        include_str!("../../../schema/shore/0007_vessel_files.sql"),
     ),
 ];
 

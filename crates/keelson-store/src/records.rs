@@ -270,6 +270,9 @@ impl RecordTx<'_> {
             Some(Record::Requisition(r)) => self.project_requisition(r)?,
             None => {}
         }
+        if let Some(record) = &w.projection {
+            self.project_attachments(id, &w.vessel_id, record.attachments())?;
+        }
         let mut added = 0;
         for c in &w.changes {
             added += self.tx.execute(
@@ -857,6 +860,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             comments: vec![],
+            attachments: vec![],
         }
     }
 
@@ -933,6 +937,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             comments: vec![],
+            attachments: vec![],
         }
     }
 

@@ -21,6 +21,12 @@
 //!    vessel's policy and budget allow, each answered with a [`ChunkAck`] of
 //!    the rollups lane once durable. The vessel keeps the cursor: a rollup
 //!    re-sent after a dropped link replaces itself ashore.
+//! 5. Vessel → shore: `POST` [`FILES_CHUNKS_PATH`] with runs of attachment
+//!    files ([`crate::wire::FileChunk`]), after the records that name them.
+//!    The shore appends a run only at the length it already holds, makes
+//!    it durable and answers with a [`FileAck`] of how much it holds; the
+//!    vessel resumes from there. Once the whole file is there the shore
+//!    checks its SHA-256 before storing it under its final name.
 //!
 //! Sequence numbers start at 1 and a cursor of 0 means "nothing yet". All
 //! messages refuse unknown fields, so a typo or a newer peer's field is a
@@ -38,6 +44,9 @@ pub const SESSION_PATH: &str = "/sync/v1/session";
 pub const RECORDS_CHUNKS_PATH: &str = "/sync/v1/records/chunks";
 /// Vessel → shore rollup chunks (`POST`, rollups chunk → JSON [`ChunkAck`]).
 pub const ROLLUPS_CHUNKS_PATH: &str = "/sync/v1/rollups/chunks";
+/// Vessel → shore attachment file chunks (`POST`, files chunk → JSON
+/// [`FileAck`]).
+pub const FILES_CHUNKS_PATH: &str = "/sync/v1/files/chunks";
 /// Shore → vessel record chunks (`POST`, JSON [`PullRequest`] → chunk).
 pub const RECORDS_PULL_PATH: &str = "/sync/v1/records/pull";
 /// Content type of a chunk body.
@@ -108,6 +117,21 @@ pub struct ChunkAck {
     pub lane: Lane,
     /// The chunk's last seq, now durable (everything up to it is).
     pub acked_seq: u64,
+}
+
+/// The shore's answer to a files chunk: how much of the file it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAck {
+    /// Always the files lane.
+    pub lane: Lane,
+    /// The file.
+    pub sha256: String,
+    /// How many leading bytes of it are durable ashore; the vessel sends
+    /// from there.
+    pub received: u64,
+    /// Whether the shore verified the whole file and stored it.
+    pub complete: bool,
 }
 
 /// The vessel's request for the next chunk of the shore's outbound lane.

@@ -29,6 +29,7 @@
 //! | `reporter` | string | who logged the fault |
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
 //! | `comments` | list of maps | `{id, author, text, at}`, `at` a timestamp |
+//! | `attachments` | list of maps, absent until the first | see [`attachment`] |
 //!
 //! Text fields are plain string scalars rather than automerge Text objects:
 //! each is replaced whole, so concurrent edits of different fields both
@@ -85,6 +86,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::SyncError;
 
+pub mod attachment;
 pub mod counter;
 pub mod equipment;
 pub mod part;
@@ -667,6 +669,7 @@ impl RecordDoc {
         let created_at = get_time(d, &ROOT, key::CREATED_AT)?;
         let updated_at = get_latest_time(d, key::UPDATED_AT)?;
         let comments = read_comments(d)?;
+        let attachments = attachment::read_attachments(d)?;
 
         Ok(Fault {
             id,
@@ -680,6 +683,7 @@ impl RecordDoc {
             created_at,
             updated_at,
             comments,
+            attachments,
         })
     }
 

@@ -26,6 +26,18 @@
 //!                        count: varint u32, good: varint u32 } ]
 //! ```
 //!
+//! A files chunk ([`FileChunk`]) carries a run of one attachment file's
+//! bytes:
+//!
+//! ```text
+//!           lane: u8              5, the files lane
+//!           vessel_id: string
+//!           sha256: string        the whole file's SHA-256, 64 hex digits
+//!           size: varint u64      the whole file's size
+//!           offset: varint u64    where in the file `data` starts
+//!           data: bytes           at least one byte, ending at most at `size`
+//! ```
+//!
 //! The lane is written as an explicit code rather than through serde's
 //! variant index, so reordering the `Lane` enum can never change the wire.
 //!
@@ -66,8 +78,8 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// a varint seq and two varint lengths at their usual sizes.
 const ENTRY_OVERHEAD: usize = 16;
 
-/// A sync lane. Each lane has its own sequence cursor and lanes are sent in
-/// priority order. Records and rollups exist so far; alarms/events and raw
+/// A sync lane. Each lane has its own cursor and lanes are sent in priority
+/// order. Records, rollups and files exist so far; alarms/events and raw
 /// samples will follow with codes 2 and 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,11 +90,13 @@ pub enum Lane {
     /// Sensor rollups (hourly, and 1-minute when the budget allows),
     /// vessel to shore.
     Rollups,
+    /// Attachment files, vessel to shore, after the records that name them.
+    Files,
 }
 
 impl Lane {
     /// Every lane, in priority order.
-    pub const ALL: [Lane; 2] = [Lane::Records, Lane::Rollups];
+    pub const ALL: [Lane; 3] = [Lane::Records, Lane::Rollups, Lane::Files];
 
     /// The lane's code on the wire. Codes are stable forever; 0 is never used
     /// so an all-zero byte cannot pass for a lane.
@@ -90,6 +104,7 @@ impl Lane {
         match self {
             Lane::Records => 1,
             Lane::Rollups => 3,
+            Lane::Files => 5,
         }
     }
 
@@ -103,6 +118,7 @@ impl Lane {
         match self {
             Lane::Records => "records",
             Lane::Rollups => "rollups",
+            Lane::Files => "files",
         }
     }
 }
@@ -496,6 +512,98 @@ pub fn decode_rollup_chunk(bytes: &[u8], max_decoded: usize) -> Result<RollupChu
     Ok(chunk)
 }
 
+/// A run of one attachment file's bytes on the files lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChunk {
+    /// The vessel the file comes from.
+    pub vessel_id: String,
+    /// The SHA-256 of the whole file, 64 lowercase hex digits.
+    pub sha256: String,
+    /// The whole file's size in bytes.
+    pub size: u64,
+    /// Where in the file `data` starts.
+    pub offset: u64,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+impl FileChunk {
+    fn check(&self) -> Result<(), SyncError> {
+        let bad = |why: String| SyncError::malformed(format!("files chunk: {why}"));
+        validate_vessel_id(&self.vessel_id).map_err(|e| bad(e.to_string()))?;
+        keelson_model::attachment::validate_sha256(&self.sha256).map_err(|e| bad(e.to_string()))?;
+        keelson_model::attachment::validate_size(self.size).map_err(|e| bad(e.to_string()))?;
+        if self.data.is_empty() {
+            return Err(bad("carries no bytes".into()));
+        }
+        let end = self.offset.checked_add(self.data.len() as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(bad(format!(
+                "{} bytes at {} run past the file's {} bytes",
+                self.data.len(),
+                self.offset,
+                self.size
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct FileBodyRef<'a> {
+    lane: u8,
+    vessel_id: &'a str,
+    sha256: &'a str,
+    size: u64,
+    offset: u64,
+    data: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct FileBody {
+    lane: u8,
+    vessel_id: String,
+    sha256: String,
+    size: u64,
+    offset: u64,
+    data: Vec<u8>,
+}
+
+/// Encodes a files chunk, checked with the decoder's rules and within the
+/// same size limits as [`encode_chunk`].
+pub fn encode_file_chunk(chunk: &FileChunk) -> Result<Vec<u8>, SyncError> {
+    chunk.check()?;
+    seal(&FileBodyRef {
+        lane: Lane::Files.code(),
+        vessel_id: &chunk.vessel_id,
+        sha256: &chunk.sha256,
+        size: chunk.size,
+        offset: chunk.offset,
+        data: &chunk.data,
+    })
+}
+
+/// Decodes and checks a files chunk, inflating at most `max_decoded`
+/// bytes. Never panics on any input; every refusal is a client error.
+pub fn decode_file_chunk(bytes: &[u8], max_decoded: usize) -> Result<FileChunk, SyncError> {
+    let decoded: FileBody = open(bytes, max_decoded)?;
+    if decoded.lane != Lane::Files.code() {
+        return Err(SyncError::malformed(format!(
+            "files chunk: lane code {} is not the files lane",
+            decoded.lane
+        )));
+    }
+    let chunk = FileChunk {
+        vessel_id: decoded.vessel_id,
+        sha256: decoded.sha256,
+        size: decoded.size,
+        offset: decoded.offset,
+        data: decoded.data,
+    };
+    chunk.check()?;
+    Ok(chunk)
+}
+
 /// How many leading entries fit in a body of about `target_bytes`
 /// (uncompressed). At least one entry is taken whenever there is one, so a
 /// sender always makes progress; an entry too large on its own is then
@@ -539,6 +647,46 @@ mod tests {
                 entry(2, "f-2", 90),
                 entry(7, "f-1", 200),
             ],
+        }
+    }
+
+    #[test]
+    fn file_chunks_round_trip_and_stay_inside_their_file() {
+        let chunk = FileChunk {
+            vessel_id: "imo9321483".into(),
+            sha256: "ab".repeat(32),
+            size: 10,
+            offset: 4,
+            data: vec![1, 2, 3, 4, 5, 6],
+        };
+        let bytes = encode_file_chunk(&chunk).unwrap();
+        assert_eq!(decode_file_chunk(&bytes, MAX_DECODED_BYTES).unwrap(), chunk);
+        assert!(
+            decode_chunk(&bytes, MAX_DECODED_BYTES).is_err(),
+            "not a records chunk"
+        );
+        for bad in [
+            FileChunk {
+                offset: 5,
+                ..chunk.clone()
+            },
+            FileChunk {
+                data: vec![],
+                ..chunk.clone()
+            },
+            FileChunk {
+                sha256: "../../etc/passwd".into(),
+                ..chunk.clone()
+            },
+            FileChunk {
+                offset: u64::MAX,
+                ..chunk.clone()
+            },
+        ] {
+            assert!(matches!(
+                encode_file_chunk(&bad),
+                Err(SyncError::Malformed(_))
+            ));
         }
     }
 

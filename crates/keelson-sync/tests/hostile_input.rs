@@ -59,6 +59,26 @@ proptest! {
         with_magic.extend(&bytes);
         let _ = wire::decode_chunk(&with_magic, wire::MAX_DECODED_BYTES);
         let _ = wire::decode_rollup_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+        let _ = wire::decode_file_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+    }
+
+    #[test]
+    fn mutated_file_chunks_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut chunk = wire::encode_file_chunk(&wire::FileChunk {
+            vessel_id: "v1".into(),
+            sha256: "ab".repeat(32),
+            size: 4096,
+            offset: 1024,
+            data: (0..2048).map(|i| (i * 7 % 251) as u8).collect(),
+        })
+        .unwrap();
+        for (at, value) in flips {
+            let i = at.index(chunk.len());
+            chunk[i] ^= value | 1;
+        }
+        if let Ok(c) = wire::decode_file_chunk(&chunk, wire::MAX_DECODED_BYTES) {
+            prop_assert!(c.offset + c.data.len() as u64 <= c.size);
+        }
     }
 
     #[test]

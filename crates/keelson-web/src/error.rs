@@ -35,6 +35,13 @@ pub enum AppError {
     /// The body is larger than this endpoint accepts (413).
     #[error("payload too large")]
     PayloadTooLarge,
+    /// An uploaded file is larger than allowed (413), with the limit.
+    #[error("file too large: {0}")]
+    FileTooLarge(String),
+    /// An uploaded file is of a type not accepted, or not the type it was
+    /// sent as (415).
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// Something failed on our side (500); the cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,7 +67,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge | AppError::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,7 +81,8 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
-            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::PayloadTooLarge | AppError::FileTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Internal(_) => "internal",
         }
     }
@@ -85,7 +94,9 @@ impl AppError {
             | AppError::Unauthenticated(d)
             | AppError::Forbidden(d)
             | AppError::NotFound(d)
-            | AppError::Conflict(d) => d.clone(),
+            | AppError::Conflict(d)
+            | AppError::FileTooLarge(d)
+            | AppError::UnsupportedMediaType(d) => d.clone(),
             AppError::Unauthorized => {
                 "log in first: POST /api/v1/session, then send `Authorization: Bearer <token>`"
                     .into()

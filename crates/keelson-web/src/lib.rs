@@ -9,6 +9,7 @@
 //! the binary, so no page ever makes an external request.
 
 pub mod assets;
+pub mod attachments;
 pub mod auth;
 pub mod chart;
 pub mod error;

@@ -17,6 +17,7 @@
 //! | `created_by` | string | who opened it |
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
 //! | `comments` | list of maps | as in faults |
+//! | `attachments` | list of maps, absent until the first | as in faults |
 //!
 //! The sign-off is an entry appended to `sign_offs`, not a status value:
 //! automerge keeps every concurrent insert into a list, while a concurrent
@@ -304,6 +305,7 @@ impl RecordDoc {
             created_at: h.created_at,
             updated_at: h.updated_at,
             comments: read_comments(d)?,
+            attachments: super::attachment::read_attachments(d)?,
         })
     }
 }
