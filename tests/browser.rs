@@ -297,3 +297,213 @@ async fn the_chief_engineer_signs_off_a_finished_work_order() {
     c.close().await.unwrap();
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crew_member_logs_a_fault_with_a_photo() {
+    let cancel = CancellationToken::new();
+    let edge = start_records_edge(&cancel).await;
+    // A real PNG (one red pixel), as a tablet's camera would hand over a
+    // JPEG: the server checks the bytes, not the name.
+    let photo_dir = tempfile::tempdir().unwrap();
+    let photo = photo_dir.path().join("leak.png");
+    std::fs::write(&photo, PNG_PIXEL).unwrap();
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    log_in(&c, &edge, "crew", "crew").await;
+    c.find(Locator::LinkText("Log a fault"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let form = c
+        .wait()
+        .for_element(Locator::Css("form[action='/faults']"))
+        .await
+        .unwrap();
+    for (name, value) in [
+        ("title", "Sea water pump leaking at the gland"),
+        ("equipment", "SW pump 2"),
+        ("caption", "Drip tray half full"),
+    ] {
+        form.find(Locator::Css(&format!("[name={name}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    form.find(Locator::Css("input[type=file][name=file]"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The fault's page shows the photo.
+    let img = c
+        .wait()
+        .for_element(Locator::Css("img[src^='/api/v1/attachments/']"))
+        .await
+        .unwrap();
+    let src = img.attr("src").await.unwrap().unwrap();
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    let faults = crew.get("/api/v1/faults").await;
+    let fault = &faults[0];
+    assert_eq!(fault["title"], "Sea water pump leaking at the gland");
+    assert_eq!(fault["reporter"], "crew");
+    assert_eq!(fault["attachments"][0]["content_type"], "image/png");
+    assert_eq!(fault["attachments"][0]["caption"], "Drip tray half full");
+    // The browser shows the very bytes it sent.
+    let sha = fault["attachments"][0]["sha256"].as_str().unwrap();
+    assert_eq!(src, format!("/api/v1/attachments/{sha}"));
+    let served = crew
+        .request(reqwest::Method::GET, &src)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), PNG_PIXEL);
+    c.close().await.unwrap();
+    cancel.cancel();
+}
+
+/// A 1×1 PNG.
+const PNG_PIXEL: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x08, 0xd7, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x00, 0x03, 0x01, 0x01, 0x00, 0x18, 0xdd, 0x8d, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engineer_completes_a_work_order_that_uses_a_spare_part() {
+    const SHELF: &str = "ER store, shelf 3";
+    let cancel = CancellationToken::new();
+    let edge = start_records_edge(&cancel).await;
+    let chief = Api::login(&edge.url, "chief", "chief").await;
+    let eq = chief
+        .post(
+            "/api/v1/equipment",
+            json!({"code": "6", "name": "Main engine", "level": "system"}),
+            201,
+        )
+        .await;
+    let part = chief
+        .post(
+            "/api/v1/parts",
+            json!({"number": "FF-1940", "name": "Fuel filter element", "unit": "pcs",
+                   "equipment_ids": [eq["id"]], "min_stock": 1, "locations": [SHELF]}),
+            201,
+        )
+        .await;
+    let part_path = format!("/api/v1/parts/{}", part["id"].as_str().unwrap());
+    chief
+        .post(
+            &format!("{part_path}/movements"),
+            json!({"kind": "receipt", "location": SHELF, "quantity": 5}),
+            201,
+        )
+        .await;
+    let wo = chief
+        .post(
+            "/api/v1/work-orders",
+            json!({"title": "Change fuel filters", "equipment_id": eq["id"], "assignee": "engineer"}),
+            201,
+        )
+        .await;
+    let wo_path = format!("/api/v1/work-orders/{}", wo["id"].as_str().unwrap());
+    chief
+        .patch(&wo_path, json!({"status": "in_progress"}), 200)
+        .await;
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    log_in(&c, &edge, "engineer", "engineer").await;
+    c.goto(&format!("{}/work-orders", edge.url)).await.unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Change fuel filters"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Record the work with two filters used.
+    let form = c
+        .wait()
+        .for_element(Locator::Css("form[action$='/entries']"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("textarea[name=text]"))
+        .await
+        .unwrap()
+        .send_keys("Changed both filter elements")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=hours]"))
+        .await
+        .unwrap()
+        .send_keys("1.5")
+        .await
+        .unwrap();
+    form.find(Locator::Css(&format!(
+        "select[name=use_1] option[value='{}|{SHELF}']",
+        part["id"].as_str().unwrap()
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    form.find(Locator::Css("input[name=qty_1]"))
+        .await
+        .unwrap()
+        .send_keys("2")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Then mark it done with the update form.
+    let update = c
+        .wait()
+        .for_element(Locator::Css("form[action$='/edit']"))
+        .await
+        .unwrap();
+    update
+        .find(Locator::Css("select[name=status] option[value=done]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    update
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+
+    let done = chief.get(&wo_path).await;
+    assert_eq!(done["status"], "done", "{}", page_text(&c).await);
+    assert_eq!(done["entries"][0]["text"], "Changed both filter elements");
+    // The stock dropped by the two filters used, at that location.
+    let after = chief.get(&part_path).await;
+    assert_eq!(after["total"], 3.0);
+    assert_eq!(after["movements"][1]["kind"], "consumption");
+    assert_eq!(after["movements"][1]["work_order_id"], wo["id"]);
+    c.close().await.unwrap();
+    cancel.cancel();
+}
