@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use keelson_ingest::alarms::{AlarmRule, AlarmsConfig};
@@ -100,6 +101,39 @@ async fn log_in(c: &Client, edge: &TestEdge, username: &str, password: &str) {
     assert_eq!(h1.text().await.unwrap(), "MV Keelson Demo");
 }
 
+/// Types `text` into the field of `scope` that `css` selects.
+async fn type_into(scope: &Element, css: &str, text: &str) {
+    scope
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks what `css` selects inside `scope`.
+async fn click_in(scope: &Element, css: &str) {
+    scope
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Follows the link named `text` once it is on the page.
+async fn follow(c: &Client, text: &str) {
+    c.wait()
+        .for_element(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn page_text(c: &Client) -> String {
     c.find(Locator::Css("main"))
         .await
@@ -137,12 +171,7 @@ async fn a_crew_member_logs_in_and_a_wrong_password_is_refused() {
     assert!(!alert.text().await.unwrap().is_empty());
 
     log_in(&c, &edge, "crew", "crew").await;
-    c.find(Locator::LinkText("Faults"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&c, "Faults").await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/faults");
     c.close().await.unwrap();
@@ -190,12 +219,7 @@ async fn the_crew_acknowledges_an_alarm_from_the_alarm_list() {
         .for_element(Locator::Css("tr.alarm.state-active_unacknowledged"))
         .await
         .unwrap();
-    row.find(Locator::Css("button.ack"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_in(&row, "button.ack").await;
     c.wait()
         .for_element(Locator::Css("tr.alarm.state-active_acknowledged"))
         .await
@@ -251,36 +275,15 @@ async fn the_chief_engineer_signs_off_a_finished_work_order() {
     let driver = start_driver().await;
     let c = browser(&driver).await;
     log_in(&c, &edge, "chief", "chief").await;
-    c.find(Locator::LinkText("Work orders"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("Overhaul fuel pump 3"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&c, "Work orders").await;
+    follow(&c, "Overhaul fuel pump 3").await;
     let form = c
         .wait()
         .for_element(Locator::Css("form[action$='/sign-off']"))
         .await
         .unwrap();
-    form.find(Locator::Css("textarea[name=note]"))
-        .await
-        .unwrap()
-        .send_keys("Tested under load")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&form, "textarea[name=note]", "Tested under load").await;
+    click_in(&form, "button[type=submit]").await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
     // Signed off is final: the page no longer offers the sign-off.
     assert!(
@@ -311,12 +314,7 @@ async fn a_crew_member_logs_a_fault_with_a_photo() {
     let driver = start_driver().await;
     let c = browser(&driver).await;
     log_in(&c, &edge, "crew", "crew").await;
-    c.find(Locator::LinkText("Log a fault"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&c, "Log a fault").await;
     let form = c
         .wait()
         .for_element(Locator::Css("form[action='/faults']"))
@@ -327,25 +325,15 @@ async fn a_crew_member_logs_a_fault_with_a_photo() {
         ("equipment", "SW pump 2"),
         ("caption", "Drip tray half full"),
     ] {
-        form.find(Locator::Css(&format!("[name={name}]")))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(&form, &format!("[name={name}]"), value).await;
     }
-    form.find(Locator::Css("input[type=file][name=file]"))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(
+        &form,
+        "input[type=file][name=file]",
+        photo.to_str().unwrap(),
+    )
+    .await;
+    click_in(&form, "button[type=submit]").await;
     // The fault's page shows the photo.
     let img = c
         .wait()
@@ -428,72 +416,33 @@ async fn an_engineer_completes_a_work_order_that_uses_a_spare_part() {
     let c = browser(&driver).await;
     log_in(&c, &edge, "engineer", "engineer").await;
     c.goto(&format!("{}/work-orders", edge.url)).await.unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("Change fuel filters"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&c, "Change fuel filters").await;
     // Record the work with two filters used.
     let form = c
         .wait()
         .for_element(Locator::Css("form[action$='/entries']"))
         .await
         .unwrap();
-    form.find(Locator::Css("textarea[name=text]"))
-        .await
-        .unwrap()
-        .send_keys("Changed both filter elements")
-        .await
-        .unwrap();
-    form.find(Locator::Css("input[name=hours]"))
-        .await
-        .unwrap()
-        .send_keys("1.5")
-        .await
-        .unwrap();
-    form.find(Locator::Css(&format!(
-        "select[name=use_1] option[value='{}|{SHELF}']",
-        part["id"].as_str().unwrap()
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    form.find(Locator::Css("input[name=qty_1]"))
-        .await
-        .unwrap()
-        .send_keys("2")
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&form, "textarea[name=text]", "Changed both filter elements").await;
+    type_into(&form, "input[name=hours]", "1.5").await;
+    click_in(
+        &form,
+        &format!(
+            "select[name=use_1] option[value='{}|{SHELF}']",
+            part["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    type_into(&form, "input[name=qty_1]", "2").await;
+    click_in(&form, "button[type=submit]").await;
     // Then mark it done with the update form.
     let update = c
         .wait()
         .for_element(Locator::Css("form[action$='/edit']"))
         .await
         .unwrap();
-    update
-        .find(Locator::Css("select[name=status] option[value=done]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    update
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_in(&update, "select[name=status] option[value=done]").await;
+    click_in(&update, "button[type=submit]").await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
 
     let done = chief.get(&wo_path).await;
