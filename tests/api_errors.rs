@@ -110,6 +110,20 @@ async fn bad_api_input_gets_clear_json_errors() {
         .send(M::PATCH, &path, Some(json!({"status": "closed"})))
         .await;
     assert_error("open straight to closed", s, 409, &b);
+    let (s, b) = chief
+        .send(M::PATCH, &path, Some(json!({"status": "resolved"})))
+        .await;
+    assert_error("resolved without a corrective action", s, 400, &b);
+    assert!(
+        b["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("corrective_action:")),
+        "{b}"
+    );
+    let (s, b) = crew
+        .send(M::PATCH, &path, Some(json!({"cause": "Worn gasket"})))
+        .await;
+    assert_error("crew records the cause", s, 403, &b);
     let (s, b) = chief.send(M::PATCH, &path, Some(json!({}))).await;
     assert_error("empty patch", s, 400, &b);
     let (s, b) = crew

@@ -1,15 +1,12 @@
-//! Equipment and work orders end to end: made on board, worked, signed off,
-//! and seen ashore after sync with the sign-off intact, through a real shore
-//! and a real edge agent on loopback.
+//! Equipment, work orders and faults' findings end to end: made on board,
+//! worked, signed off, and seen ashore after sync with the sign-off intact,
+//! through a real shore and a real edge agent on loopback.
 
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{
-    Api, Pages, edge_config, start_edge, start_records_edge, start_shore, wait_for,
-};
+use keelson_tests::{Api, Pages, start_records_edge, start_shore, start_synced_edge, wait_for};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -19,22 +16,9 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn a_work_order_signed_off_on_board_arrives_ashore_signed_off() {
     let cancel = CancellationToken::new();
     let shore = start_shore(&cancel).await;
-    let dir = tempfile::tempdir().unwrap();
     // No sensors: the records lane is under test. The edge syncs straight
     // to the shore and starts a session after every change.
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, shore.addr);
-    config.ingest.modbus.clear();
-    let (key, _) = keelson_edge::keys::load_or_create(&config.sync.key_file).unwrap();
-    keelson_shore::add_vessel(
-        &shore.state.db,
-        DEMO_VESSEL,
-        "MV Test",
-        &key.public_key_b64(),
-        "default",
-    )
-    .unwrap();
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_synced_edge(&shore, &cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let engineer = Api::login(&edge.url, "engineer", "engineer").await;
     let office = Api::login(&shore.url, "office", "office").await;
@@ -381,6 +365,10 @@ async fn the_equipment_and_work_order_pages_work_without_javascript() {
     assert!(list.contains("Page 1 of 1"), "{list}");
     let (_, list) = crew.get("/work-orders?status=open").await;
     assert!(!list.contains("Overhaul fuel pump 3"), "{list}");
+    let (_, list) = crew.get("/work-orders?q=PUMP+3").await;
+    assert!(list.contains("Overhaul fuel pump 3"), "{list}");
+    let (_, list) = crew.get("/work-orders?q=purifier").await;
+    assert!(!list.contains("Overhaul fuel pump 3"), "{list}");
     let (_, equipment) = crew.get(&pump_page).await;
     assert!(equipment.contains("Overhaul fuel pump 3"), "{equipment}");
     let (status, dashboard) = crew.get("/").await;
@@ -654,19 +642,65 @@ async fn the_counter_and_plan_pages_work_without_javascript() {
         )
         .await;
     let eq = eq["id"].as_str().unwrap();
-    let counter = chief_api
-        .post("/api/v1/counters", json!({"equipment_id": eq}), 201)
+    let eq_page = format!("/equipment/{eq}");
+
+    // The chief engineer adds the counter and the plan on the equipment
+    // page; the crew see neither form and may use neither.
+    let (_, html) = crew.get(&eq_page).await;
+    assert!(
+        !html.contains("Add a counter") && !html.contains("Add a plan"),
+        "{html}"
+    );
+    let counter_form = [
+        ("equipment_id", eq),
+        ("name", ""),
+        ("unit", ""),
+        ("start_total", "0"),
+        ("sensor_tag", ""),
+        ("sensor_threshold", ""),
+    ];
+    assert_eq!(crew.post("/counters", &counter_form).await.0, 403);
+    let (_, html) = chief.get(&eq_page).await;
+    assert!(
+        html.contains("Add a counter") && html.contains("Add a plan"),
+        "{html}"
+    );
+    let mut half_rule = counter_form;
+    half_rule[4] = ("sensor_tag", "boiler_fan");
+    let (status, html) = chief.post("/counters", &half_rule).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("sensor_threshold"), "{html}");
+    let (status, to) = chief.post("/counters", &counter_form).await;
+    assert_eq!((status, to.as_str()), (303, eq_page.as_str()));
+    let counters = chief_api
+        .get(&format!("/api/v1/counters?equipment_id={eq}"))
         .await;
-    let counter = counter["id"].as_str().unwrap();
-    let plan = chief_api
-        .post(
-            "/api/v1/plans",
-            json!({"equipment_id": eq, "title": "Clean burner nozzle",
-                   "interval_hours": 100.0, "counter_id": counter}),
-            201,
-        )
-        .await;
-    let plan = plan["id"].as_str().unwrap();
+    assert_eq!(counters[0]["name"], "Running hours", "{counters}");
+    let counter = counters[0]["id"].as_str().unwrap();
+
+    let plan_form = |hours: &'static str| {
+        [
+            ("equipment_id", eq),
+            ("title", "Clean burner nozzle"),
+            ("instructions", ""),
+            ("interval_days", ""),
+            ("interval_hours", hours),
+            ("counter_id", counter),
+            ("tolerance_days", "0"),
+            ("tolerance_hours", "0"),
+            ("last_done_at", ""),
+            ("last_done_hours", ""),
+        ]
+    };
+    let (status, html) = chief.post("/plans", &plan_form("often")).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("interval_hours"), "{html}");
+    assert_eq!(crew.post("/plans", &plan_form("100")).await.0, 403);
+    let (status, to) = chief.post("/plans", &plan_form("100")).await;
+    assert_eq!(status, 303, "{to}");
+    let plan = to.trim_start_matches("/plans/").to_owned();
+    let (_, html) = chief.get(&eq_page).await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
 
     // Crew record a reading on the equipment page's form.
     let (status, html) = crew.get(&format!("/equipment/{eq}")).await;
@@ -740,5 +774,122 @@ async fn the_counter_and_plan_pages_work_without_javascript() {
     assert!(html.contains("Spares on board next week"), "{html}");
     let (_, html) = chief.get("/due").await;
     assert!(!html.contains("Clean burner nozzle"), "{html}");
+
+    // Only the chief engineer corrects a total, and only with a reason.
+    let corrections = format!("/counters/{counter}/corrections");
+    let (_, html) = crew.get(&eq_page).await;
+    assert!(!html.contains("Correct the total"), "{html}");
+    assert_eq!(
+        crew.post(
+            &corrections,
+            &[("value", "90"), ("reason", "Meter swapped")]
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, html) = chief
+        .post(&corrections, &[("value", "90"), ("reason", "")])
+        .await;
+    assert_eq!(status, 400, "{html}");
+    let (status, to) = chief
+        .post(
+            &corrections,
+            &[("value", "90"), ("reason", "Meter swapped")],
+        )
+        .await;
+    assert_eq!((status, to.as_str()), (303, eq_page.as_str()));
+    let corrected = chief_api.get(&format!("/api/v1/counters/{counter}")).await;
+    assert_eq!(corrected["total"], 90.0, "{corrected}");
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faults_cause_and_corrective_action_are_recorded_on_its_page_and_reach_the_shore() {
+    let cancel = CancellationToken::new();
+    let shore = start_shore(&cancel).await;
+    let edge = start_synced_edge(&shore, &cancel).await;
+    let crew = Api::login(&edge.url, "crew", "crew").await;
+    let engineer = Pages::login(&edge.url, "engineer").await;
+    let crew_pages = Pages::login(&edge.url, "crew").await;
+    let office = Api::login(&shore.url, "office", "office").await;
+
+    let fault = crew
+        .post(
+            "/api/v1/faults",
+            json!({"title": "Bilge pump 2 trips", "severity": "medium"}),
+            201,
+        )
+        .await;
+    let id = fault["id"].as_str().unwrap();
+    assert_eq!(fault["cause"], "");
+    assert_eq!(fault["corrective_action"], "");
+    let findings = format!("/faults/{id}/findings");
+
+    // The crew see the fault but not the engineers' form.
+    let (_, page) = crew_pages.get(&format!("/faults/{id}")).await;
+    assert!(!page.contains(&findings), "{page}");
+    let (status, _) = crew_pages
+        .post(&findings, &[("cause", "x"), ("corrective_action", "")])
+        .await;
+    assert_eq!(status, 403);
+
+    // Resolving with no corrective action is refused with the field named.
+    let (_, page) = engineer.get(&format!("/faults/{id}")).await;
+    assert!(page.contains(&findings), "{page}");
+    let (status, page) = engineer
+        .post(
+            &findings,
+            &[
+                ("cause", "Float switch sticking"),
+                ("corrective_action", ""),
+                ("resolve", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("corrective_action"), "{page}");
+    let unchanged = crew.get(&format!("/api/v1/faults/{id}")).await;
+    assert_eq!(unchanged["cause"], "", "a refused form changes nothing");
+
+    let (status, to) = engineer
+        .post(
+            &findings,
+            &[
+                ("cause", "Float switch sticking"),
+                ("corrective_action", "Float switch cleaned and tested"),
+                ("resolve", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{to}");
+    let (_, page) = engineer.get(&to).await;
+    assert!(
+        page.contains("Float switch sticking") && page.contains("Float switch cleaned and tested"),
+        "{page}"
+    );
+    let resolved = crew.get(&format!("/api/v1/faults/{id}")).await;
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(
+        resolved["corrective_action"],
+        "Float switch cleaned and tested"
+    );
+
+    // Ashore after the sync the edit started, with the same findings.
+    let path = format!("/api/v1/vessels/{DEMO_VESSEL}/faults/{id}");
+    let ashore: Value = wait_for("the resolved fault ashore", WAIT, || async {
+        let (status, body) = office.send(reqwest::Method::GET, &path, None).await;
+        (status == 200 && body["status"] == "resolved").then_some(body)
+    })
+    .await;
+    assert_eq!(ashore["cause"], "Float switch sticking");
+    assert_eq!(
+        ashore["corrective_action"],
+        "Float switch cleaned and tested"
+    );
+    let page = office
+        .page(&format!("/vessels/{DEMO_VESSEL}/faults/{id}"))
+        .await;
+    assert!(page.contains("Corrective action"), "{page}");
     cancel.cancel();
 }

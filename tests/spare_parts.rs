@@ -8,12 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use keelson_edge::demo::DEMO_VESSEL;
-use keelson_tests::{
-    Api, Pages, edge_config, register_vessel, start_edge, start_records_edge, start_shore, wait_for,
-};
+use keelson_tests::{Api, Pages, start_records_edge, start_shore, start_synced_edge, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -63,12 +60,7 @@ async fn setup(chief: &Api, engineer: &Api) -> (String, String) {
 async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
     let cancel = CancellationToken::new();
     let shore = start_shore(&cancel).await;
-    let dir = tempfile::tempdir().unwrap();
-    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut config = edge_config(dir.path(), unused, shore.addr);
-    config.ingest.modbus.clear();
-    register_vessel(&shore, &config);
-    let edge = start_edge(dir, config, &cancel).await;
+    let edge = start_synced_edge(&shore, &cancel).await;
     let chief = Api::login(&edge.url, "chief", "chief").await;
     let engineer = Api::login(&edge.url, "engineer", "engineer").await;
     let office = Api::login(&shore.url, "office", "office").await;

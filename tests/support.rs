@@ -129,6 +129,17 @@ pub async fn start_edge(
     }
 }
 
+/// Starts an edge agent with no sensors, registered at `shore` and syncing
+/// straight to it, for the tests of records on their way ashore.
+pub async fn start_synced_edge(shore: &TestShore, cancel: &CancellationToken) -> TestEdge {
+    let dir = tempfile::tempdir().unwrap();
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut config = edge_config(dir.path(), unused, shore.addr);
+    config.ingest.modbus.clear();
+    register_vessel(shore, &config);
+    start_edge(dir, config, cancel).await
+}
+
 /// Starts an edge agent with neither sensors nor a shore, for the tests of
 /// its records, API and pages alone.
 pub async fn start_records_edge(cancel: &CancellationToken) -> TestEdge {

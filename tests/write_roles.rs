@@ -192,6 +192,12 @@ async fn every_write_endpoint_refuses_anonymous_and_too_low_roles() {
             "engineer",
         ),
         row(
+            Method::PATCH,
+            format!("/api/v1/faults/{fault}"),
+            json!({"cause": "Float switch sticking"}),
+            "engineer",
+        ),
+        row(
             Method::POST,
             format!("/api/v1/faults/{fault}/comments"),
             json!({"text": "Seen it"}),

@@ -197,6 +197,8 @@ async fn update_equipment(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkOrderQuery {
+    /// Only work orders whose title, assignee or id contains this.
+    pub q: Option<String>,
     /// Only work orders in this status.
     pub status: Option<WorkStatus>,
     /// Only work orders on this equipment record.
@@ -229,6 +231,7 @@ pub async fn work_order_page(
     let offset = q.offset.unwrap_or(0);
     let filter = WorkOrderFilter {
         vessel_id: None,
+        search: q.q,
         status: q.status.map(|s| s.as_str().to_owned()),
         equipment_id: q.equipment_id,
         limit,

@@ -267,6 +267,15 @@ async fn equipment_page(
         Ok((_, h)) => h,
         Err(err) => return fail(&state, &user, err),
     };
+    let plans = crate::plans_api::PlanQuery {
+        equipment_id: Some(e.id.clone()),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let plans = match crate::plans_api::plan_page(&state, plans).await {
+        Ok(p) => p.items,
+        Err(err) => return fail(&state, &user, err),
+    };
     let spares = crate::parts_api::PartQuery {
         equipment_id: Some(e.id.clone()),
         ..Default::default()
@@ -318,7 +327,8 @@ async fn equipment_page(
                 }
             }
         }
-        (crate::plans_ui::counters_section(&counters, r))
+        (crate::plans_ui::counters_section(&e.id, &counters, r))
+        (crate::plans_ui::plans_section(&e.id, &plans, &counters, r))
         h2 { "Work orders" }
         @if r.is_some_and(|r| r.may_work_orders()) {
             p { a.button href={ "/work-orders/new?equipment_id=" (e.id) } { "Open a work order" } }
@@ -416,6 +426,7 @@ fn work_order_table(list: &[WorkOrder]) -> Markup {
 /// Query of the work-order list page.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
+    q: Option<String>,
     status: Option<String>,
     page: Option<u32>,
 }
@@ -437,8 +448,10 @@ async fn work_orders(
         Ok(s) => s,
         Err(e) => return fail(&state, &user, e.into()),
     };
+    let search = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let page_no = q.page.unwrap_or(1).max(1);
     let query = WorkOrderQuery {
+        q: Some(search.clone()),
         status,
         equipment_id: None,
         limit: Some(PAGE_SIZE),
@@ -448,13 +461,22 @@ async fn work_orders(
         Ok(p) => p,
         Err(e) => return fail(&state, &user, e),
     };
-    let link = |n: u32| match status {
-        Some(s) => format!("/work-orders?status={}&page={n}", s.as_str()),
-        None => format!("/work-orders?page={n}"),
+    let link = |n: u32| {
+        crate::ui::list_link(
+            "/work-orders",
+            &[
+                ("status", status.map_or("", WorkStatus::as_str)),
+                ("q", &search),
+            ],
+            n,
+        )
     };
     let body = html! {
         h1 { "Work orders" }
-        form.row method="get" action="/work-orders" {
+        form.row method="get" action="/work-orders" role="search" {
+            label { "Search"
+                input type="search" name="q" value=(search) placeholder="Title, assignee";
+            }
             label { "Status"
                 select name="status" {
                     option value="" { "All" }

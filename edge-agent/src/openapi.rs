@@ -146,7 +146,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "patch",
         "/api/v1/faults/{id}",
-        "Change a fault's fields or status",
+        "Change a fault's fields, status, cause or corrective action",
         User,
         Some("FaultPatch"),
         "Fault",
@@ -297,6 +297,7 @@ pub const OPERATIONS: &[Operation] = &[
             "WorkOrderPage",
         ),
         &[
+            ("q", "text in the title, assignee or id"),
             ("status", "only this status"),
             ("equipment_id", "only this equipment's"),
             ("limit", "page size"),
@@ -687,6 +688,8 @@ fn components() -> Map<String, Value> {
                 "equipment": text("new equipment"),
                 "severity": severity,
                 "status": status,
+                "cause": text("why it happened (engineer and up)"),
+                "corrective_action": text("what was done to put it right (engineer and up); needed before the status becomes resolved"),
             }
         }),
     );

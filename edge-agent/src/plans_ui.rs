@@ -1,11 +1,11 @@
-//! The ship LAN pages for counters and maintenance plans: the counters on
-//! an equipment page with a reading form, the plan list with a state
-//! filter, a plan's page with its postponement form, and the due list.
-//! Every form is a plain HTML form posting to a page route, so all of it
-//! works without JavaScript.
+//! The ship LAN pages for counters and maintenance plans: the counters and
+//! plans on an equipment page with forms to add them, take a reading and
+//! correct a total, the plan list with a state filter, a plan's page with
+//! its postponement form, and the due list. Every form is a plain HTML form
+//! posting to a page route, so all of it works without JavaScript.
 
-use crate::counters_api::add_reading;
-use crate::plans_api::{PlanQuery, due_plans, plan_page, postpone, scheduled_plan};
+use crate::counters_api::{add_correction, add_counter, add_reading};
+use crate::plans_api::{PlanQuery, add_plan, due_plans, plan_page, postpone, scheduled_plan};
 use crate::{EdgeState, role_of};
 use axum::Form;
 use axum::Router;
@@ -13,7 +13,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{NaiveDate, TimeZone, Utc};
-use keelson_model::{Counter, NewPostponement, PlanState, Role};
+use keelson_model::{
+    Counter, NewCorrection, NewCounter, NewPlan, NewPostponement, PlanState, Role, SensorRule,
+};
 use keelson_records::ScheduledPlan;
 use keelson_web::layout::{page, when};
 use keelson_web::session::page_error;
@@ -24,11 +26,75 @@ use serde::Deserialize;
 /// The page routes.
 pub fn router() -> Router<EdgeState> {
     Router::new()
-        .route("/plans", get(plans))
+        .route("/plans", get(plans).post(create_plan_form))
         .route("/plans/{id}", get(plan_view))
         .route("/plans/{id}/postpone", post(add_postponement))
         .route("/due", get(due))
+        .route("/counters", post(create_counter_form))
         .route("/counters/{id}/readings", post(add_reading_form))
+        .route("/counters/{id}/corrections", post(add_correction_form))
+}
+
+/// A form's number field: `None` when left empty, a 400 naming the field
+/// and an example when it is not a number.
+fn number(field: &str, value: &str, example: &str) -> Result<Option<f64>, AppError> {
+    match value.trim() {
+        "" => Ok(None),
+        v => v.parse::<f64>().map(Some).map_err(|_| {
+            AppError::BadRequest(format!("{field}: must be a number such as {example}"))
+        }),
+    }
+}
+
+/// A form's number field that must be filled in.
+fn required_number(field: &str, value: &str, example: &str) -> Result<f64, AppError> {
+    number(field, value, example)?
+        .ok_or_else(|| AppError::BadRequest(format!("{field}: must not be empty")))
+}
+
+/// Answers a form post: a redirect to the page `to` names for what the
+/// post made, or the error page.
+fn answer<T>(
+    state: &EdgeState,
+    user: &CurrentUser,
+    result: Result<T, AppError>,
+    to: impl FnOnce(&T) -> String,
+) -> Response {
+    match result {
+        Ok(made) => Redirect::to(&to(&made)).into_response(),
+        Err(e) => fail(state, user, e),
+    }
+}
+
+/// Where a counter's forms lead back to: its equipment's page.
+fn equipment_of(c: &Counter) -> String {
+    format!("/equipment/{}", c.equipment_id)
+}
+
+/// A form's whole-days field, like [`number`].
+fn days(field: &str, value: &str) -> Result<Option<u32>, AppError> {
+    match value.trim() {
+        "" => Ok(None),
+        v => v.parse::<u32>().map(Some).map_err(|_| {
+            AppError::BadRequest(format!(
+                "{field}: must be a whole number of days such as 30"
+            ))
+        }),
+    }
+}
+
+/// A form's date field (`YYYY-MM-DD`), as midnight UTC of that day.
+fn date(field: &str, value: &str) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
+    match value.trim() {
+        "" => Ok(None),
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| Some(Utc.from_utc_datetime(&d)))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("{field}: must be a date such as 2026-12-31"))
+            }),
+    }
 }
 
 fn render(state: &EdgeState, user: &CurrentUser, title: &str, body: Markup) -> Response {
@@ -75,9 +141,11 @@ fn plan_table(list: &[ScheduledPlan]) -> Markup {
     }
 }
 
-/// The counters section of an equipment page, with a reading form for
-/// everyone on board.
-pub fn counters_section(counters: &[Counter], role: Option<Role>) -> Markup {
+/// The counters section of an equipment page: each counter with a reading
+/// form for everyone on board and a correction form for those who manage
+/// counters, then a form to add one.
+pub fn counters_section(equipment_id: &str, counters: &[Counter], role: Option<Role>) -> Markup {
+    let may_manage = role.is_some_and(Role::may_manage_counters);
     html! {
         h2 { "Counters" }
         @if counters.is_empty() {
@@ -98,9 +166,215 @@ pub fn counters_section(counters: &[Counter], role: Option<Role>) -> Markup {
                         div { button type="submit" { "Record reading" } }
                     }
                 }
+                @if may_manage {
+                    details {
+                        summary { "Correct the total" }
+                        form.stack method="post" action={ "/counters/" (c.id) "/corrections" } {
+                            label { "Corrected total (" (c.unit) ")"
+                                input name="value" required inputmode="decimal"; }
+                            label { "Reason" input name="reason" required maxlength="1000"; }
+                            div { button type="submit" { "Correct total" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_manage {
+            details {
+                summary { "Add a counter" }
+                form.stack method="post" action="/counters" {
+                    input type="hidden" name="equipment_id" value=(equipment_id);
+                    label { "Name" input name="name" maxlength="200" placeholder="Running hours"; }
+                    label { "Unit" input name="unit" maxlength="200" placeholder="hours"; }
+                    label { "Starting total (0 for a new component)"
+                        input name="start_total" inputmode="decimal" value="0"; }
+                    label { "Count from a sensor: tag (optional)"
+                        input name="sensor_tag" maxlength="200" placeholder="e.g. me_rpm"; }
+                    label { "Running while the tag is above"
+                        input name="sensor_threshold" inputmode="decimal" placeholder="e.g. 30"; }
+                    div { button type="submit" { "Add counter" } }
+                }
             }
         }
     }
+}
+
+/// The plans section of an equipment page, with a form to add a plan for
+/// those who manage plans; an hours plan follows one of `counters`.
+pub fn plans_section(
+    equipment_id: &str,
+    plans: &[ScheduledPlan],
+    counters: &[Counter],
+    role: Option<Role>,
+) -> Markup {
+    html! {
+        h2 { "Maintenance plans" }
+        (plan_table(plans))
+        @if role.is_some_and(Role::may_manage_plans) {
+            details {
+                summary { "Add a plan" }
+                form.stack method="post" action="/plans" {
+                    input type="hidden" name="equipment_id" value=(equipment_id);
+                    label { "What is to be done"
+                        input name="title" required maxlength="200"; }
+                    label { "Instructions"
+                        textarea name="instructions" maxlength="10000" {} }
+                    label { "Every (days)"
+                        input name="interval_days" inputmode="numeric" placeholder="e.g. 90"; }
+                    @if !counters.is_empty() {
+                        label { "Every (hours)"
+                            input name="interval_hours" inputmode="decimal" placeholder="e.g. 2000"; }
+                        label { "Counter"
+                            select name="counter_id" {
+                                option value="" { "None" }
+                                @for c in counters {
+                                    option value=(c.id) { (c.name) " (" (format!("{:.0}", c.total)) " " (c.unit) ")" }
+                                }
+                            }
+                        }
+                    }
+                    p.muted { "Give days, hours or both: with both the job falls due at whichever comes first." }
+                    label { "Tolerance (days either side)"
+                        input name="tolerance_days" inputmode="numeric" value="0"; }
+                    @if !counters.is_empty() {
+                        label { "Tolerance (hours either side)"
+                            input name="tolerance_hours" inputmode="decimal" value="0"; }
+                    }
+                    label { "Last done on (optional)" input type="date" name="last_done_at"; }
+                    @if !counters.is_empty() {
+                        label { "Last done at (hours, optional)"
+                            input name="last_done_hours" inputmode="decimal"; }
+                    }
+                    div { button type="submit" { "Add plan" } }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CounterForm {
+    equipment_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    start_total: String,
+    #[serde(default)]
+    sensor_tag: String,
+    #[serde(default)]
+    sensor_threshold: String,
+}
+
+impl CounterForm {
+    fn parse(self) -> Result<NewCounter, AppError> {
+        let threshold = number("sensor_threshold", &self.sensor_threshold, "30")?;
+        let sensor = match (self.sensor_tag.trim(), threshold) {
+            ("", None) => None,
+            ("", Some(_)) => {
+                return Err(AppError::BadRequest(
+                    "sensor_tag: name the tag the threshold applies to".into(),
+                ));
+            }
+            (_, None) => {
+                return Err(AppError::BadRequest(
+                    "sensor_threshold: give the value above which the equipment runs".into(),
+                ));
+            }
+            (tag, Some(threshold)) => Some(SensorRule {
+                tag: tag.to_owned(),
+                threshold,
+            }),
+        };
+        Ok(NewCounter {
+            equipment_id: self.equipment_id,
+            name: self.name,
+            unit: self.unit,
+            start_total: number("start_total", &self.start_total, "12500")?.unwrap_or(0.0),
+            sensor,
+        })
+    }
+}
+
+async fn create_counter_form(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    let result = async { add_counter(&state, &user, form.parse()?).await }.await;
+    answer(&state, &user, result, equipment_of)
+}
+
+#[derive(Debug, Deserialize)]
+struct CorrectionForm {
+    value: String,
+    reason: String,
+}
+
+async fn add_correction_form(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<CorrectionForm>,
+) -> Response {
+    let result = async {
+        let correction = NewCorrection {
+            value: required_number("value", &form.value, "1250.5")?,
+            reason: form.reason,
+        };
+        add_correction(&state, &user, id, correction).await
+    }
+    .await;
+    answer(&state, &user, result, equipment_of)
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanForm {
+    equipment_id: String,
+    title: String,
+    #[serde(default)]
+    instructions: String,
+    #[serde(default)]
+    interval_days: String,
+    #[serde(default)]
+    interval_hours: String,
+    #[serde(default)]
+    counter_id: String,
+    #[serde(default)]
+    tolerance_days: String,
+    #[serde(default)]
+    tolerance_hours: String,
+    #[serde(default)]
+    last_done_at: String,
+    #[serde(default)]
+    last_done_hours: String,
+}
+
+impl PlanForm {
+    fn parse(self) -> Result<NewPlan, AppError> {
+        Ok(NewPlan {
+            equipment_id: self.equipment_id,
+            title: self.title,
+            instructions: self.instructions,
+            interval_days: days("interval_days", &self.interval_days)?,
+            interval_hours: number("interval_hours", &self.interval_hours, "2000")?,
+            counter_id: Some(self.counter_id.trim().to_owned()).filter(|c| !c.is_empty()),
+            tolerance_days: days("tolerance_days", &self.tolerance_days)?.unwrap_or(0),
+            tolerance_hours: number("tolerance_hours", &self.tolerance_hours, "50")?.unwrap_or(0.0),
+            last_done_at: date("last_done_at", &self.last_done_at)?,
+            last_done_hours: number("last_done_hours", &self.last_done_hours, "12000")?,
+        })
+    }
+}
+
+async fn create_plan_form(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Form(form): Form<PlanForm>,
+) -> Response {
+    let result = async { add_plan(&state, &user, form.parse()?).await }.await;
+    answer(&state, &user, result, |p| format!("/plans/{}", p.id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,17 +388,12 @@ async fn add_reading_form(
     Path(id): Path<String>,
     Form(form): Form<ReadingForm>,
 ) -> Response {
-    let Ok(value) = form.value.trim().parse::<f64>() else {
-        return fail(
-            &state,
-            &user,
-            AppError::BadRequest("value: must be a number such as 1250.5".into()),
-        );
-    };
-    match add_reading(&state, &user, id, value).await {
-        Ok(c) => Redirect::to(&format!("/equipment/{}", c.equipment_id)).into_response(),
-        Err(e) => fail(&state, &user, e),
+    let result = async {
+        let value = required_number("value", &form.value, "1250.5")?;
+        add_reading(&state, &user, id, value).await
     }
+    .await;
+    answer(&state, &user, result, equipment_of)
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,7 +438,7 @@ async fn plans(
             " " button type="submit" { "Filter" }
         }
         (plan_table(&page.items))
-        p.muted { (page.total) " plans" }
+        p.muted { (page.total) " plans. A plan is added on its equipment's page." }
         @if u64::from(next) < page.total {
             p { a href={ "/plans?state=" (wanted.map_or("", PlanState::as_str)) "&offset=" (next) } { "Next page" } }
         }
@@ -296,39 +565,14 @@ async fn add_postponement(
     Path(id): Path<String>,
     Form(form): Form<PostponeForm>,
 ) -> Response {
-    let until_date = match form.until_date.trim() {
-        "" => None,
-        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(d) => d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d)),
-            Err(_) => {
-                return fail(
-                    &state,
-                    &user,
-                    AppError::BadRequest("until_date: must be a date such as 2026-12-31".into()),
-                );
-            }
-        },
-    };
-    let until_hours = match form.until_hours.trim() {
-        "" => None,
-        h => match h.parse::<f64>() {
-            Ok(h) => Some(h),
-            Err(_) => {
-                return fail(
-                    &state,
-                    &user,
-                    AppError::BadRequest("until_hours: must be a number such as 2100".into()),
-                );
-            }
-        },
-    };
-    let body = NewPostponement {
-        until_date,
-        until_hours,
-        reason: form.reason,
-    };
-    match postpone(&state, &user, id.clone(), body).await {
-        Ok(_) => Redirect::to(&format!("/plans/{id}")).into_response(),
-        Err(e) => fail(&state, &user, e),
+    let result = async {
+        let body = NewPostponement {
+            until_date: date("until_date", &form.until_date)?,
+            until_hours: number("until_hours", &form.until_hours, "2100")?,
+            reason: form.reason,
+        };
+        postpone(&state, &user, id, body).await
     }
+    .await;
+    answer(&state, &user, result, |p| format!("/plans/{}", p.id))
 }

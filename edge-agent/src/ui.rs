@@ -28,6 +28,7 @@ pub fn router() -> Router<EdgeState> {
         .route("/faults/{id}", get(fault))
         .route("/faults/{id}/comments", post(add_comment))
         .route("/faults/{id}/status", post(set_status))
+        .route("/faults/{id}/findings", post(set_findings))
         .route("/sync", get(sync_page))
         .route("/sync/now", post(sync_now))
 }
@@ -220,16 +221,15 @@ async fn faults(
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
     let link = |n: u32| {
-        let mut url = url_query(&[
-            ("status", status.map_or("", Status::as_str)),
-            ("severity", severity.map_or("", Severity::as_str)),
-            ("q", &search),
-        ]);
-        url.push_str(&format!(
-            "{}page={n}",
-            if url.is_empty() { "" } else { "&" }
-        ));
-        format!("/faults?{url}")
+        list_link(
+            "/faults",
+            &[
+                ("status", status.map_or("", Status::as_str)),
+                ("severity", severity.map_or("", Severity::as_str)),
+                ("q", &search),
+            ],
+            n,
+        )
     };
     let body = html! {
         h1 { "Faults" }
@@ -264,9 +264,20 @@ async fn faults(
 }
 
 /// A query string of the non-empty pairs, form-encoded.
-fn url_query(pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
-    serde_urlencoded::to_string(kept).unwrap_or_default()
+/// The link to page `n` of the list at `path` with the filters in `pairs`
+/// (empty ones left out), for the pager.
+pub(crate) fn list_link(path: &str, pairs: &[(&str, &str)], n: u32) -> String {
+    let n = n.to_string();
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .chain([("page", n.as_str())])
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(kept).unwrap_or_default()
+    )
 }
 
 /// The new-fault form, with an error and the values entered when a post
@@ -345,6 +356,21 @@ async fn fault(
                 button type="submit" { "Save status" }
             }
         }
+        @if may_work {
+            form method="post" action={ "/faults/" (f.id) "/findings" } {
+                h2 { "Cause and corrective action" }
+                label { "Cause"
+                    textarea name="cause" maxlength="5000" placeholder="Why it happened" { (f.cause) } }
+                label { "Corrective action"
+                    textarea name="corrective_action" maxlength="5000" placeholder="What was done to put it right" { (f.corrective_action) } }
+                div.row {
+                    button type="submit" { "Save" }
+                    @if f.status != Status::Resolved && f.status.may_become(Status::Resolved) {
+                        button type="submit" name="resolve" value="1" { "Save and mark resolved" }
+                    }
+                }
+            }
+        }
         (keelson_web::attachments::attachment_list(
             &f.attachments,
             |a| Some(format!("/api/v1/attachments/{}", a.sha256)),
@@ -386,6 +412,31 @@ async fn set_status(
 ) -> Response {
     let patch = FaultPatch {
         status: Some(form.status),
+        ..FaultPatch::default()
+    };
+    match change_fault(&state, &user, id.clone(), patch).await {
+        Ok(_) => Redirect::to(&format!("/faults/{id}")).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+#[derive(Deserialize)]
+struct FindingsForm {
+    cause: String,
+    corrective_action: String,
+    resolve: Option<String>,
+}
+
+async fn set_findings(
+    State(state): State<EdgeState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<FindingsForm>,
+) -> Response {
+    let patch = FaultPatch {
+        cause: Some(form.cause),
+        corrective_action: Some(form.corrective_action),
+        status: form.resolve.map(|_| Status::Resolved),
         ..FaultPatch::default()
     };
     match change_fault(&state, &user, id.clone(), patch).await {

@@ -155,6 +155,8 @@ fn seed(db: &Db, vessel: &str) -> Result<()> {
                 &fault.id,
                 FaultPatch {
                     status: Some(status),
+                    corrective_action: (status == Status::Resolved)
+                        .then(|| "Renewed the worn part and tested under load".to_owned()),
                     ..FaultPatch::default()
                 },
                 &chief,

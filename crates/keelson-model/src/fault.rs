@@ -14,6 +14,8 @@ pub const MAX_DESCRIPTION: usize = 10_000;
 pub const MAX_EQUIPMENT: usize = 200;
 /// Longest comment accepted, in characters.
 pub const MAX_COMMENT: usize = 5_000;
+/// Longest cause or corrective action accepted, in characters.
+pub const MAX_FINDING: usize = 5_000;
 
 /// A field that failed validation, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +198,13 @@ pub struct Fault {
     pub severity: Severity,
     /// Where it stands.
     pub status: Status,
+    /// Why it happened, as the engineers found it; empty until recorded.
+    #[serde(default)]
+    pub cause: String,
+    /// What was done to put it right and keep it from coming back (ISM Code
+    /// 10.2); empty until recorded, and needed before the fault is resolved.
+    #[serde(default)]
+    pub corrective_action: String,
     /// Who logged it.
     pub reporter: String,
     /// When it was logged.
@@ -250,6 +259,10 @@ pub struct FaultPatch {
     pub severity: Option<Severity>,
     /// New status.
     pub status: Option<Status>,
+    /// New cause.
+    pub cause: Option<String>,
+    /// New corrective action.
+    pub corrective_action: Option<String>,
 }
 
 impl FaultPatch {
@@ -264,6 +277,12 @@ impl FaultPatch {
         if let Some(e) = &self.equipment {
             self.equipment = Some(check_text("equipment", e, 0, MAX_EQUIPMENT)?);
         }
+        if let Some(c) = &self.cause {
+            self.cause = Some(check_text("cause", c, 0, MAX_FINDING)?);
+        }
+        if let Some(a) = &self.corrective_action {
+            self.corrective_action = Some(check_text("corrective_action", a, 0, MAX_FINDING)?);
+        }
         Ok(self)
     }
 
@@ -274,6 +293,13 @@ impl FaultPatch {
             && self.equipment.is_none()
             && self.severity.is_none()
             && self.status.is_none()
+            && !self.touches_findings()
+    }
+
+    /// Whether the patch writes the cause or the corrective action, which
+    /// only the engineers who work a fault may record.
+    pub fn touches_findings(&self) -> bool {
+        self.cause.is_some() || self.corrective_action.is_some()
     }
 }
 

@@ -116,9 +116,10 @@ pub fn create_fault(
     attachment::create_fault_with(db, vessel_id, new, reporter, None)
 }
 
-/// Changes a fault's fields. Status changes need a role that works faults,
-/// closing needs the chief engineer, and the status must follow its life
-/// cycle.
+/// Changes a fault's fields. Status changes and the cause and corrective
+/// action need a role that works faults, closing needs the chief engineer,
+/// the status must follow its life cycle, and a fault is resolved only once
+/// its corrective action is recorded.
 pub fn patch_fault(
     db: &Db,
     id: &str,
@@ -126,6 +127,10 @@ pub fn patch_fault(
     actor: &Actor,
 ) -> Result<Fault, RecordError> {
     let patch = patch.validated()?;
+    forbid_unless(
+        !patch.touches_findings() || actor.role.may_work_faults(),
+        "recording a fault's cause or corrective action needs the engineer role",
+    )?;
     db.transact(|tx| {
         let (mut doc, current) = load_fault(tx, id)?;
         if let Some(to) = patch.status {
@@ -144,6 +149,21 @@ pub fn patch_fault(
                         current.status, to
                     )));
                 }
+            }
+        }
+        if patch.status == Some(Status::Resolved) && current.status != Status::Resolved {
+            // ISM Code 10.2 asks for the corrective action taken; a fault
+            // marked resolved without one leaves the record incomplete.
+            let action = patch
+                .corrective_action
+                .as_deref()
+                .unwrap_or(&current.corrective_action);
+            if action.is_empty() {
+                return Err(ValidationError::new(
+                    "corrective_action",
+                    "must be recorded before the fault is resolved",
+                )
+                .into());
             }
         }
         match doc
@@ -740,7 +760,42 @@ mod tests {
             patch_fault(&db, &f.id, to(Status::Closed), &chief()),
             Err(RecordError::Conflict(_))
         ));
-        patch_fault(&db, &f.id, to(Status::Resolved), &chief()).unwrap();
+        // The crew log faults; the cause and the corrective action are the
+        // engineers' findings.
+        assert!(matches!(
+            patch_fault(
+                &db,
+                &f.id,
+                FaultPatch {
+                    cause: Some("Worn gasket".into()),
+                    ..FaultPatch::default()
+                },
+                &crew
+            ),
+            Err(RecordError::Forbidden(_))
+        ));
+        // Nothing is resolved before its corrective action is recorded.
+        match patch_fault(&db, &f.id, to(Status::Resolved), &chief()) {
+            Err(RecordError::Invalid(e)) => assert_eq!(e.field, "corrective_action"),
+            other => panic!("resolved without a corrective action: {other:?}"),
+        }
+        let resolved = patch_fault(
+            &db,
+            &f.id,
+            FaultPatch {
+                status: Some(Status::Resolved),
+                cause: Some(" Worn gasket ".into()),
+                corrective_action: Some("Gasket renewed, flange bolts torqued".into()),
+                ..FaultPatch::default()
+            },
+            &chief(),
+        )
+        .unwrap();
+        assert_eq!(resolved.cause, "Worn gasket");
+        assert_eq!(
+            resolved.corrective_action,
+            "Gasket renewed, flange bolts torqued"
+        );
         let engineer = Actor {
             role: Role::Engineer,
             ..crew

@@ -118,20 +118,7 @@ impl FaultFilter {
                 sql.push(format!("{column} = ?{}", args.len()));
             }
         }
-        if let Some(q) = self
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-        {
-            // LIKE with an escape character, so a `%` or `_` typed by the
-            // user matches itself.
-            let pattern = format!(
-                "%{}%",
-                q.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+        if let Some(pattern) = like_pattern(self.search.as_deref()) {
             args.push(pattern);
             let n = args.len();
             sql.push(format!(
@@ -147,11 +134,27 @@ impl FaultFilter {
     }
 }
 
+/// The LIKE pattern (escape character `\`) that finds `search` anywhere in
+/// a text, or `None` when there is nothing to search for. A `%` or `_` typed
+/// by the user matches itself.
+fn like_pattern(search: Option<&str>) -> Option<String> {
+    let q = search.map(str::trim).filter(|q| !q.is_empty())?;
+    Some(format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    ))
+}
+
 /// Which work orders to list.
 #[derive(Debug, Clone, Default)]
 pub struct WorkOrderFilter {
     /// Only this vessel's work orders.
     pub vessel_id: Option<String>,
+    /// Only work orders whose title, assignee or id contains this, in any
+    /// case (ASCII letters).
+    pub search: Option<String>,
     /// Only work orders in this status.
     pub status: Option<String>,
     /// Only work orders on this equipment record.
@@ -627,9 +630,16 @@ impl Db {
             &*self.reader()?,
             ("work_orders", "work order"),
             "(?1 IS NULL OR vessel_id = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR equipment_id = ?3)",
+               AND (?3 IS NULL OR equipment_id = ?3)
+               AND (?4 IS NULL OR title LIKE ?4 ESCAPE '\\' OR assignee LIKE ?4 ESCAPE '\\'
+                    OR id LIKE ?4 ESCAPE '\\')",
             "updated_at_ms DESC, id",
-            &[&filter.vessel_id, &filter.status, &filter.equipment_id],
+            &[
+                &filter.vessel_id,
+                &filter.status,
+                &filter.equipment_id,
+                &like_pattern(filter.search.as_deref()),
+            ],
             (filter.limit, filter.offset),
         )
     }
@@ -856,6 +866,8 @@ mod tests {
             equipment: "ME".into(),
             severity: Severity::High,
             status: Status::Open,
+            cause: String::new(),
+            corrective_action: String::new(),
             reporter: "crew1".into(),
             created_at: now,
             updated_at: now,
@@ -991,6 +1003,7 @@ mod tests {
                 equipment_id: equipment.map(str::to_owned),
                 limit,
                 offset,
+                ..WorkOrderFilter::default()
             };
         let (page, total) = db.list_work_orders(&filter(None, None, 4, 0)).expect("q");
         assert_eq!((page.len(), total), (4, 6));
@@ -1000,6 +1013,20 @@ mod tests {
             .list_work_orders(&filter(Some("open"), Some("b"), 0, 0))
             .expect("q");
         assert_eq!((page.len(), total), (3, 3));
+        // The search finds text in the title (any case) or the id, and a
+        // `%` typed by the user matches only itself.
+        let search = |q: &str| WorkOrderFilter {
+            search: Some(q.into()),
+            ..filter(None, None, 0, 0)
+        };
+        let (page, _) = db.list_work_orders(&search("job W9")).expect("q");
+        assert_eq!(
+            page.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+            ["w9"]
+        );
+        assert_eq!(db.list_work_orders(&search("JOB")).expect("q").1, 6);
+        assert_eq!(db.list_work_orders(&search("%")).expect("q").1, 0);
+        assert_eq!(db.list_work_orders(&search("  ")).expect("q").1, 6);
         assert_eq!(
             db.work_order("w9").expect("q").map(|w| w.equipment_id),
             Some("c".into())

@@ -30,6 +30,12 @@
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
 //! | `comments` | list of maps | `{id, author, text, at}`, `at` a timestamp |
 //! | `attachments` | list of maps, absent until the first | see [`attachment`] |
+//! | `cause`, `corrective_action` | string, absent until first recorded | free text |
+//!
+//! `cause` and `corrective_action` came after the first faults were written.
+//! They are read as empty when absent and are not written when a fault is
+//! created, so documents from before them stay valid and a new fault's first
+//! change stays as small as it was.
 //!
 //! Text fields are plain string scalars rather than automerge Text objects:
 //! each is replaced whole, so concurrent edits of different fields both
@@ -114,6 +120,8 @@ mod key {
     pub(super) const EQUIPMENT: &str = "equipment";
     pub(super) const SEVERITY: &str = "severity";
     pub(super) const STATUS: &str = "status";
+    pub(super) const CAUSE: &str = "cause";
+    pub(super) const CORRECTIVE_ACTION: &str = "corrective_action";
     pub(super) const REPORTER: &str = "reporter";
     pub(super) const CREATED_AT: &str = "created_at";
     pub(super) const UPDATED_AT: &str = "updated_at";
@@ -428,6 +436,12 @@ impl RecordDoc {
             patch.status.map(Status::as_str),
             current.status.as_str(),
         );
+        differs(key::CAUSE, patch.cause.as_deref(), &current.cause);
+        differs(
+            key::CORRECTIVE_ACTION,
+            patch.corrective_action.as_deref(),
+            &current.corrective_action,
+        );
         if writes.is_empty() {
             return Ok(None);
         }
@@ -648,12 +662,17 @@ impl RecordDoc {
         let title = get_string(d, &ROOT, key::TITLE)?;
         let description = get_string(d, &ROOT, key::DESCRIPTION)?;
         let equipment = get_string(d, &ROOT, key::EQUIPMENT)?;
+        let cause = get_optional(d, &ROOT, key::CAUSE, get_string)?.unwrap_or_default();
+        let corrective_action =
+            get_optional(d, &ROOT, key::CORRECTIVE_ACTION, get_string)?.unwrap_or_default();
         // The patch validator holds the model's length and character rules
-        // for these three texts; its trimmed output is not needed here.
+        // for these texts; its trimmed output is not needed here.
         FaultPatch {
             title: Some(title.clone()),
             description: Some(description.clone()),
             equipment: Some(equipment.clone()),
+            cause: Some(cause.clone()),
+            corrective_action: Some(corrective_action.clone()),
             ..FaultPatch::default()
         }
         .validated()
@@ -679,6 +698,8 @@ impl RecordDoc {
             equipment,
             severity,
             status,
+            cause,
+            corrective_action,
             reporter,
             created_at,
             updated_at,

@@ -61,6 +61,14 @@ pub fn fault_details(f: &Fault) -> Markup {
                 h2 { "Description" }
                 p style="white-space: pre-wrap" { (f.description) }
             }
+            @if !f.cause.is_empty() {
+                h2 { "Cause" }
+                p style="white-space: pre-wrap" { (f.cause) }
+            }
+            @if !f.corrective_action.is_empty() {
+                h2 { "Corrective action" }
+                p style="white-space: pre-wrap" { (f.corrective_action) }
+            }
         }
     }
 }
