@@ -737,6 +737,10 @@ async fn the_counter_and_plan_pages_work_without_javascript() {
     assert!(html.contains("Clean burner nozzle"), "{html}");
     let (_, html) = crew.get("/plans?state=ok").await;
     assert!(!html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?q=BURNER").await;
+    assert!(html.contains("Clean burner nozzle"), "{html}");
+    let (_, html) = crew.get("/plans?q=purifier").await;
+    assert!(!html.contains("Clean burner nozzle"), "{html}");
     let (status, _) = crew.get("/plans?state=soon").await;
     assert_eq!(status, 400);
     let (_, html) = crew.get("/").await;

@@ -413,6 +413,7 @@ pub const OPERATIONS: &[Operation] = &[
             "PlanPage",
         ),
         &[
+            ("q", "text in the title"),
             ("state", "ok, due or overdue"),
             ("equipment_id", "only this equipment's"),
             ("limit", "page size"),

@@ -114,6 +114,8 @@ pub async fn postpone(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanQuery {
+    /// Only plans whose title contains this, in any case.
+    pub q: Option<String>,
     /// Only plans in this state.
     pub state: Option<PlanState>,
     /// Only plans of this equipment record.
@@ -145,9 +147,18 @@ pub async fn plan_page(state: &EdgeState, q: PlanQuery) -> Result<PlanPage, AppE
     let db = state.db.clone();
     let all =
         blocking(move || Ok(keelson_records::scheduled_plans(&db, None, Utc::now())?)).await?;
+    let search =
+        q.q.as_deref()
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
     let matching: Vec<ScheduledPlan> = all
         .into_iter()
         .filter(|p| q.state.is_none_or(|s| p.schedule.state == s))
+        .filter(|p| {
+            search
+                .as_deref()
+                .is_none_or(|t| p.plan.title.to_lowercase().contains(t))
+        })
         .filter(|p| {
             q.equipment_id
                 .as_deref()

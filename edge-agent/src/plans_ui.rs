@@ -398,36 +398,53 @@ async fn add_reading_form(
 
 #[derive(Debug, Deserialize)]
 struct PlanFilter {
+    q: Option<String>,
     state: Option<String>,
-    offset: Option<u32>,
+    page: Option<u32>,
 }
+
+/// Plans on one page of the plan list.
+const PLANS_PER_PAGE: u32 = 50;
 
 async fn plans(
     State(state): State<EdgeState>,
     PageUser(user): PageUser,
     Query(f): Query<PlanFilter>,
 ) -> Response {
-    let wanted = match f.state.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => match s.parse::<PlanState>() {
-            Ok(s) => Some(s),
-            Err(e) => return fail(&state, &user, e.into()),
-        },
-        None => None,
+    let wanted = match crate::ui::choice::<PlanState>(f.state.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&state, &user, e.into()),
     };
+    let search = f.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let page_no = f.page.unwrap_or(1).max(1);
     let q = PlanQuery {
+        q: Some(search.clone()),
         state: wanted,
-        offset: f.offset,
+        limit: Some(PLANS_PER_PAGE),
+        offset: Some((page_no - 1).saturating_mul(PLANS_PER_PAGE)),
         ..PlanQuery::default()
     };
     let page = match plan_page(&state, q).await {
         Ok(p) => p,
         Err(e) => return fail(&state, &user, e),
     };
-    let next = page.offset + page.limit;
+    let link = |n: u32| {
+        crate::ui::list_link(
+            "/plans",
+            &[
+                ("state", wanted.map_or("", PlanState::as_str)),
+                ("q", &search),
+            ],
+            n,
+        )
+    };
     let body = html! {
         h1 { "Maintenance plans" }
-        form method="get" action="/plans" {
-            label { "State "
+        form.row method="get" action="/plans" role="search" {
+            label { "Search"
+                input type="search" name="q" value=(search) placeholder="Title";
+            }
+            label { "State"
                 select name="state" {
                     option value="" selected[wanted.is_none()] { "Any" }
                     @for s in PlanState::ALL {
@@ -435,13 +452,11 @@ async fn plans(
                     }
                 }
             }
-            " " button type="submit" { "Filter" }
+            button.secondary type="submit" { "Filter" }
         }
         (plan_table(&page.items))
-        p.muted { (page.total) " plans. A plan is added on its equipment's page." }
-        @if u64::from(next) < page.total {
-            p { a href={ "/plans?state=" (wanted.map_or("", PlanState::as_str)) "&offset=" (next) } { "Next page" } }
-        }
+        p.muted { "A plan is added on its equipment's page." }
+        (keelson_web::views::pager(page_no, page.total, PLANS_PER_PAGE, link))
     };
     render(&state, &user, "Plans", body)
 }

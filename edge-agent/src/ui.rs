@@ -184,7 +184,7 @@ struct ListQuery {
 }
 
 /// Reads an optional filter from a form field, where "" means any.
-fn choice<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, T::Err> {
+pub(crate) fn choice<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, T::Err> {
     value
         .filter(|s| !s.is_empty())
         .map(str::parse::<T>)
