@@ -129,6 +129,25 @@ pub async fn start_edge(
     }
 }
 
+/// Works the work order at `path` (its API path) as `engineer`: starts it,
+/// records one entry of `text` and `hours`, and marks it done, ready for
+/// the chief engineer's sign-off.
+pub async fn work_work_order(engineer: &Api, path: &str, text: &str, hours: f64) {
+    engineer
+        .patch(path, serde_json::json!({"status": "in_progress"}), 200)
+        .await;
+    engineer
+        .post(
+            &format!("{path}/entries"),
+            serde_json::json!({"text": text, "hours": hours}),
+            201,
+        )
+        .await;
+    engineer
+        .patch(path, serde_json::json!({"status": "done"}), 200)
+        .await;
+}
+
 /// Starts an edge agent with no sensors, registered at `shore` and syncing
 /// straight to it, for the tests of records on their way ashore.
 pub async fn start_synced_edge(shore: &TestShore, cancel: &CancellationToken) -> TestEdge {

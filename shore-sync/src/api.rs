@@ -29,8 +29,18 @@ pub fn router() -> Router<ShoreState> {
         )
         .route("/api/v1/vessels/{id}/equipment", get(vessel_equipment))
         .route("/api/v1/vessels/{id}/counters", get(vessel_counters))
-        .route("/api/v1/vessels/{id}/plans", get(vessel_plans))
-        .route("/api/v1/vessels/{id}/work-orders", get(vessel_work_orders))
+        .route(
+            "/api/v1/vessels/{id}/plans",
+            get(vessel_plans).post(new_vessel_plan),
+        )
+        .route(
+            "/api/v1/vessels/{id}/plans/{plan_id}",
+            axum::routing::patch(change_vessel_plan),
+        )
+        .route(
+            "/api/v1/vessels/{id}/work-orders",
+            get(vessel_work_orders).post(new_vessel_work_order),
+        )
         .route("/api/v1/vessels/{id}/parts", get(vessel_parts))
         .route(
             "/api/v1/vessels/{id}/requisitions",
@@ -552,6 +562,95 @@ async fn vessel_plans(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<keelson_records::ScheduledPlan>>, AppError> {
     vessel_list(state, user, id, plans_of).await
+}
+
+/// The office user as the author of a record operation: signed as the
+/// shore's, with the authority over plans and work orders the operations
+/// ask for, after checking the user's shore role and that the vessel is
+/// theirs to see. The vessel accepts only the fields the shore may write
+/// (`keelson_records::check_edit`), whatever authority is used here.
+fn office_planner(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+) -> Result<keelson_records::Actor, AppError> {
+    if !role_of(user)?.may_plan_maintenance() {
+        return Err(AppError::Forbidden(
+            "planning a vessel's maintenance needs the superintendent role".into(),
+        ));
+    }
+    vessel_of(state, user, vessel_id)?;
+    Ok(keelson_records::Actor {
+        name: format!("{}{}", user.username, keelson_records::SHORE_AUTHOR_SUFFIX),
+        role: keelson_model::Role::ChiefEngineer,
+    })
+}
+
+/// Adds a plan for a vessel from the office; it reaches the vessel on its
+/// next sync, where the planner opens its work orders.
+pub fn add_vessel_plan(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    new: keelson_model::NewPlan,
+) -> Result<keelson_model::Plan, AppError> {
+    let actor = office_planner(state, user, vessel_id)?;
+    Ok(keelson_records::create_plan(
+        &state.db, vessel_id, new, &actor,
+    )?)
+}
+
+/// Opens a work order for a vessel from the office.
+pub fn add_vessel_work_order(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    new: keelson_model::NewWorkOrder,
+) -> Result<WorkOrder, AppError> {
+    let actor = office_planner(state, user, vessel_id)?;
+    Ok(keelson_records::create_work_order(
+        &state.db, vessel_id, new, &actor,
+    )?)
+}
+
+async fn new_vessel_plan(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(new): ApiJson<keelson_model::NewPlan>,
+) -> Result<(axum::http::StatusCode, Json<keelson_model::Plan>), AppError> {
+    let plan = blocking(move || add_vessel_plan(&state, &user, &id, new)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(plan)))
+}
+
+async fn change_vessel_plan(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, plan_id)): ApiPath<(String, String)>,
+    ApiJson(patch): ApiJson<keelson_model::PlanPatch>,
+) -> Result<Json<keelson_model::Plan>, AppError> {
+    let plan = blocking(move || {
+        let actor = office_planner(&state, &user, &id)?;
+        match state.db.plan(&plan_id)? {
+            Some(p) if p.vessel_id == id => {}
+            _ => return Err(AppError::NotFound("no such plan".into())),
+        }
+        Ok(keelson_records::patch_plan(
+            &state.db, &plan_id, patch, &actor,
+        )?)
+    })
+    .await?;
+    Ok(Json(plan))
+}
+
+async fn new_vessel_work_order(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(new): ApiJson<keelson_model::NewWorkOrder>,
+) -> Result<(axum::http::StatusCode, Json<WorkOrder>), AppError> {
+    let wo = blocking(move || add_vessel_work_order(&state, &user, &id, new)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(wo)))
 }
 
 async fn vessel_equipment(

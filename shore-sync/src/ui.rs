@@ -1,12 +1,14 @@
 //! The shore office's pages: the fleet, a vessel's faults, work orders,
 //! equipment and sensor trends, a fault with its comments, a tag's trend
 //! from the rollups the vessel sent, a vessel's spare parts and
-//! requisitions.
+//! requisitions, and the superintendent's forms that open a work order or
+//! add a calendar plan for a vessel.
 
 use crate::api::{
-    add_shore_comment, add_shore_work_order_comment, equipment_of, fault_of, faults_of, history_of,
-    org_of, parse_width, parts_of, quarantined, requisitions_of, rollups_of, tags_of, vessel_of,
-    vessel_summaries, work_order_of, work_orders_of,
+    add_shore_comment, add_shore_work_order_comment, add_vessel_plan, add_vessel_work_order,
+    equipment_of, fault_of, faults_of, history_of, org_of, parse_width, parts_of, plans_of,
+    quarantined, requisitions_of, rollups_of, tags_of, vessel_of, vessel_summaries, work_order_of,
+    work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -36,6 +38,11 @@ pub fn router() -> Router<ShoreState> {
             axum::routing::post(work_order_comment),
         )
         .route("/vessels/{id}/parts", get(parts_page))
+        .route(
+            "/vessels/{id}/work-orders",
+            axum::routing::post(new_work_order),
+        )
+        .route("/vessels/{id}/plans", axum::routing::post(new_plan))
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -105,13 +112,15 @@ async fn vessel(
             equipment_of(&s, &u, &vid)?,
             work_orders_of(&s, &u, &vid)?,
             tags_of(&s, &u, &vid)?,
+            plans_of(&s, &u, &vid)?,
         ))
     })
     .await;
-    let (v, faults, equipment, work_orders, tags) = match loaded {
+    let (v, faults, equipment, work_orders, tags, plans) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let may_plan = role_of(&user).is_ok_and(|r| r.may_plan_maintenance());
     let body = html! {
         p { a href="/" { "← Fleet" } }
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
@@ -140,6 +149,27 @@ async fn vessel(
                     }
                 }
             }
+        }
+        h2 { "Maintenance plans" }
+        @if plans.is_empty() {
+            p.muted { "No plans." }
+        } @else {
+            table {
+                thead { tr { th { "Plan" } th { "State" } th.opt { "Due" } th.opt { "Added by" } } }
+                tbody {
+                    @for p in &plans {
+                        tr {
+                            td { (p.plan.title) }
+                            td { (p.schedule.state.label()) }
+                            td.opt { @if let Some(at) = p.schedule.due_at { (at.format("%Y-%m-%d")) } }
+                            td.opt { (p.plan.created_by) }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_plan && !equipment.is_empty() {
+            (planning_forms(&v.id, &equipment))
         }
         h2 { "Equipment" }
         @if equipment.is_empty() {
@@ -454,6 +484,108 @@ async fn work_order_comment(
         Ok(_) => {
             Redirect::to(&format!("/vessels/{id}/work-orders/{work_order_id}")).into_response()
         }
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+/// The superintendent's forms on a vessel's page: open a work order, add a
+/// plan by the calendar. Both reach the vessel on its next sync. Plans by
+/// running hours name one of the vessel's counters and go through the API.
+fn planning_forms(vessel_id: &str, equipment: &[keelson_model::Equipment]) -> Markup {
+    let pick = html! {
+        label { "Equipment"
+            select name="equipment_id" required {
+                @for e in equipment { option value=(e.id) { (e.code) " " (e.name) } }
+            }
+        }
+    };
+    html! {
+        h2 { "Plan work for the vessel" }
+        details {
+            summary { "Open a work order" }
+            form.stack method="post" action={ "/vessels/" (vessel_id) "/work-orders" } {
+                label { "What is to be done" input name="title" required maxlength="200"; }
+                (pick)
+                label { "Assignee on board (user name)" input name="assignee" maxlength="64"; }
+                label { "Description" textarea name="description" maxlength="10000" {} }
+                div { button type="submit" { "Open work order" } }
+            }
+        }
+        details {
+            summary { "Add a plan by the calendar" }
+            form.stack method="post" action={ "/vessels/" (vessel_id) "/plans" } {
+                label { "What is to be done" input name="title" required maxlength="200"; }
+                (pick)
+                label { "Instructions" textarea name="instructions" maxlength="10000" {} }
+                label { "Every (days)" input name="interval_days" required inputmode="numeric"; }
+                label { "Tolerance (days either side)" input name="tolerance_days" inputmode="numeric" value="0"; }
+                div { button type="submit" { "Add plan" } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    title: String,
+    equipment_id: String,
+    #[serde(default)]
+    instructions: String,
+    interval_days: String,
+    #[serde(default)]
+    tolerance_days: String,
+}
+
+/// A whole number of days from a form, or a 400 naming the field.
+fn form_days(field: &str, value: &str) -> Result<u32, keelson_web::AppError> {
+    match value.trim() {
+        "" => Ok(0),
+        v => v.parse().map_err(|_| {
+            keelson_web::AppError::BadRequest(format!(
+                "{field}: must be a whole number of days such as 90"
+            ))
+        }),
+    }
+}
+
+async fn new_plan(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<PlanForm>,
+) -> Response {
+    let (s, u, vid) = (state.clone(), user.clone(), id.clone());
+    let made = blocking(move || {
+        let new = keelson_model::NewPlan {
+            equipment_id: form.equipment_id,
+            title: form.title,
+            instructions: form.instructions,
+            interval_days: Some(form_days("interval_days", &form.interval_days)?),
+            interval_hours: None,
+            counter_id: None,
+            tolerance_days: form_days("tolerance_days", &form.tolerance_days)?,
+            tolerance_hours: 0.0,
+            last_done_at: None,
+            last_done_hours: None,
+        };
+        add_vessel_plan(&s, &u, &vid, new)
+    })
+    .await;
+    match made {
+        Ok(_) => Redirect::to(&format!("/vessels/{id}")).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+async fn new_work_order(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+    Form(new): Form<keelson_model::NewWorkOrder>,
+) -> Response {
+    let (s, u, vid) = (state.clone(), user.clone(), id.clone());
+    match blocking(move || add_vessel_work_order(&s, &u, &vid, new)).await {
+        Ok(w) => Redirect::to(&format!("/vessels/{id}/work-orders/{}", w.id)).into_response(),
         Err(e) => page_error(&state.site, Some(&user), e),
     }
 }

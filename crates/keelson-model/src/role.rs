@@ -166,6 +166,12 @@ impl ShoreRole {
     pub fn may_comment(self) -> bool {
         self >= ShoreRole::Superintendent
     }
+
+    /// Whether this role may plan a vessel's maintenance from the office:
+    /// add and change its plans and open work orders for it.
+    pub fn may_plan_maintenance(self) -> bool {
+        self >= ShoreRole::Superintendent
+    }
 }
 
 impl fmt::Display for ShoreRole {

@@ -295,8 +295,12 @@ pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
 /// - The vessel owns the record's fields and may add its own comments,
 ///   never one that claims to come from the shore; nor may it change who
 ///   created a record or when.
-/// - The shore may only add comments signed as the shore's; it may neither
-///   create a vessel's record nor change its fields.
+/// - The shore may add comments signed as the shore's, and it plans the
+///   vessel's maintenance from the office: it may create plans and work
+///   orders signed as the shore's and change the fields in
+///   [`SHORE_PLAN_FIELDS`] and [`SHORE_WORK_ORDER_FIELDS`]. Every other
+///   field of every record belongs to the vessel. A vessel may not create a
+///   record that claims to come from the shore.
 pub fn check_edit(
     sender: Sender,
     before: Option<&Record>,
@@ -325,16 +329,84 @@ pub fn check_edit(
             return refuse(format!("write a comment as {}", new.author));
         }
     }
+    let by_shore = after.created().0.ends_with(SHORE_AUTHOR_SUFFIX);
     match (sender, before) {
+        (Sender::Shore, None) if by_shore && shore_fields(after).is_some() => {
+            match vessel_owned_content(after) {
+                Some(what) => refuse(format!("create a {} with {what}", after.kind())),
+                None => Ok(()),
+            }
+        }
         (Sender::Shore, None) => refuse(format!("create {} {}", after.kind(), after.id())),
-        (Sender::Shore, Some(b)) => match first_changed_field(b, after) {
-            Some(field) => refuse(format!("change a {}'s {field}", after.kind())),
-            None => Ok(()),
-        },
+        (Sender::Shore, Some(b)) => {
+            let allowed = shore_fields(after).unwrap_or(&[]);
+            match changed_fields(b, after)
+                .into_iter()
+                .find(|f| !allowed.contains(&f.as_str()))
+            {
+                Some(field) => refuse(format!("change a {}'s {field}", after.kind())),
+                None => Ok(()),
+            }
+        }
         (Sender::Vessel, Some(b)) if b.created() != after.created() => {
             refuse(format!("change who created a {} or when", after.kind()))
         }
+        (Sender::Vessel, None) if by_shore => refuse(format!(
+            "create a {} as {}",
+            after.kind(),
+            after.created().0
+        )),
         (Sender::Vessel, _) => Ok(()),
+    }
+}
+
+/// The plan fields the shore office may set, when it creates a plan or
+/// changes one: what is to be done and how often. When the job was last
+/// done and its postponements are the vessel's.
+pub const SHORE_PLAN_FIELDS: &[&str] = &[
+    "title",
+    "instructions",
+    "interval_days",
+    "interval_hours",
+    "tolerance_days",
+    "tolerance_hours",
+];
+
+/// The work-order fields the shore office may set: what is to be done and
+/// by whom. The work, its status and its sign-off are the vessel's.
+pub const SHORE_WORK_ORDER_FIELDS: &[&str] = &["title", "description", "assignee"];
+
+/// What a new record holds that only the vessel may write (work done, a
+/// status past open, a sign-off, a postponement, an attachment), named for
+/// the refusal, or `None` when it holds none of it.
+fn vessel_owned_content(record: &Record) -> Option<&'static str> {
+    if !record.attachments().is_empty() {
+        return Some("attachments");
+    }
+    match record {
+        Record::WorkOrder(w) => {
+            if w.status != keelson_model::WorkStatus::Open {
+                Some("a status past open")
+            } else if !w.entries.is_empty() || !w.work_done.is_empty() || w.hours_spent != 0.0 {
+                Some("work recorded")
+            } else if !w.sign_offs.is_empty() {
+                Some("a sign-off")
+            } else {
+                None
+            }
+        }
+        Record::Plan(p) if !p.postponements.is_empty() => Some("postponements"),
+        _ => None,
+    }
+}
+
+/// The fields the shore may change in a record of this kind, or `None` for
+/// the kinds the shore may neither create nor change.
+fn shore_fields(record: &Record) -> Option<&'static [&'static str]> {
+    match record {
+        Record::Plan(_) => Some(SHORE_PLAN_FIELDS),
+        Record::WorkOrder(_) => Some(SHORE_WORK_ORDER_FIELDS),
+        _ => None,
     }
 }
 
@@ -401,22 +473,23 @@ fn first_lost<T: PartialEq>(
         .map(|o| format!("{what} {}", id(o)))
 }
 
-/// The first field, other than the comment thread and the time of the last
-/// change, in which two versions of a record differ. Comparing the records'
-/// JSON keeps this one rule for every kind.
-fn first_changed_field(before: &Record, after: &Record) -> Option<String> {
+/// The fields, other than the comment thread and the time of the last
+/// change, in which two versions of a record differ, in name order.
+/// Comparing the records' JSON keeps this one rule for every kind.
+fn changed_fields(before: &Record, after: &Record) -> Vec<String> {
     let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
-        return Some("content".into());
+        return vec!["content".into()];
     };
     let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
         .filter(|k| *k != "comments" && *k != "updated_at")
-        .find(|k| b.get(*k) != a.get(*k))
+        .filter(|k| b.get(*k) != a.get(*k))
         .cloned()
+        .collect()
 }
 
 /// Applies a batch of received changes, all of which must belong to records
@@ -883,5 +956,83 @@ mod tests {
             ship_db.fault(&f.id).unwrap().unwrap().severity,
             Severity::High
         );
+    }
+
+    #[test]
+    fn the_shore_plans_work_but_the_work_stays_the_vessels() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let ship_db = Db::open(dirs[0].path(), Site::Edge).unwrap();
+        let shore_db = Db::open(dirs[1].path(), Site::Shore).unwrap();
+        let pump = crate::equipment::create_equipment(
+            &ship_db,
+            "v1",
+            serde_json::from_value(
+                serde_json::json!({"code": "6", "name": "Main engine", "level": "system"}),
+            )
+            .unwrap(),
+            &chief(),
+        )
+        .unwrap();
+        try_ship(&ship_db, &shore_db, Sender::Vessel).unwrap();
+
+        // The office plans a job and opens a work order; both reach the
+        // ship, which then owns the work.
+        let office = Actor {
+            name: "super@shore".into(),
+            role: Role::ChiefEngineer,
+        };
+        let plan = crate::plan::create_plan(
+            &shore_db,
+            "v1",
+            serde_json::from_value(serde_json::json!({
+                "equipment_id": pump.id, "title": "Inspect turbocharger", "interval_days": 90
+            }))
+            .unwrap(),
+            &office,
+        )
+        .unwrap();
+        let wo = crate::work_order::create_work_order(
+            &shore_db,
+            "v1",
+            serde_json::from_value(serde_json::json!({
+                "equipment_id": pump.id, "title": "Renew air filter"
+            }))
+            .unwrap(),
+            &office,
+        )
+        .unwrap();
+        try_ship(&shore_db, &ship_db, Sender::Shore).unwrap();
+        assert_eq!(
+            ship_db.plan(&plan.id).unwrap().unwrap().created_by,
+            "super@shore"
+        );
+        assert!(ship_db.work_order(&wo.id).unwrap().is_some());
+
+        // The office may change how often; not when it was last done.
+        let mut b = Record::Plan(plan.clone());
+        let mut a = plan.clone();
+        a.interval_days = Some(60);
+        check_edit(Sender::Shore, Some(&b), &Record::Plan(a.clone())).unwrap();
+        a.last_done_at = Utc::now() - chrono::Duration::days(400);
+        let err = check_edit(Sender::Shore, Some(&b), &Record::Plan(a)).unwrap_err();
+        assert!(err.to_string().contains("last_done_at"), "{err}");
+        // Nor may it record work or sign off, or create a work order that
+        // is already done, or any record but a plan or a work order.
+        let mut worked = wo.clone();
+        worked.status = keelson_model::WorkStatus::Done;
+        b = Record::WorkOrder(wo.clone());
+        let err =
+            check_edit(Sender::Shore, Some(&b), &Record::WorkOrder(worked.clone())).unwrap_err();
+        assert!(err.to_string().contains("status"), "{err}");
+        let err = check_edit(Sender::Shore, None, &Record::WorkOrder(worked)).unwrap_err();
+        assert!(err.to_string().contains("status past open"), "{err}");
+        let err = check_edit(Sender::Shore, None, &Record::Equipment(pump)).unwrap_err();
+        assert!(matches!(err, RecordError::Forbidden(_)), "{err}");
+        // A plan created ashore must be signed as the shore's, and a vessel
+        // may not pass its own off as the shore's.
+        let mut unsigned = plan.clone();
+        unsigned.created_by = "chief".into();
+        assert!(check_edit(Sender::Shore, None, &Record::Plan(unsigned)).is_err());
+        assert!(check_edit(Sender::Vessel, None, &Record::Plan(plan)).is_err());
     }
 }
