@@ -36,6 +36,21 @@ async fn one_organization_cannot_see_another_organizations_vessels() {
     )
     .unwrap();
     let fault_path = format!("/api/v1/vessels/va/faults/{}", fault.id);
+    db.put_vessel_alarm_events(
+        "va",
+        &[keelson_store::AlarmEventRow {
+            id: 1,
+            alarm_id: Some(1),
+            tag: "ballast.pump1.pressure".into(),
+            kind: "low".into(),
+            event: "raised".into(),
+            at_ms: 1_767_225_600_000,
+            value: Some(0.4),
+            by: None,
+            fault_id: None,
+        }],
+    )
+    .unwrap();
 
     let alice = Api::login(&shore.url, "alice", "alice-pw").await;
     let bob = Api::login(&shore.url, "bob", "bob-pw").await;
@@ -63,6 +78,7 @@ async fn one_organization_cannot_see_another_organizations_vessels() {
     use reqwest::Method as M;
     for (method, path, body) in [
         (M::GET, "/api/v1/vessels/va/faults".to_owned(), None),
+        (M::GET, "/api/v1/vessels/va/alarms".to_owned(), None),
         (M::GET, fault_path.clone(), None),
         (
             M::POST,
@@ -78,6 +94,11 @@ async fn one_organization_cannot_see_another_organizations_vessels() {
         alice.get(&fault_path).await["title"],
         "Ballast pump 1 seal leaking"
     );
+    // Alice sees her vessel's active alarm, on the fleet list and its own.
+    assert_eq!(alice.get("/api/v1/vessels").await[0]["active_alarms"], 1);
+    let alarms = alice.get("/api/v1/vessels/va/alarms").await;
+    assert_eq!(alarms["active"][0]["tag"], "ballast.pump1.pressure");
+    assert_eq!(bob.get("/api/v1/vessels").await[0]["active_alarms"], 0);
     alice
         .post(
             &format!("{fault_path}/comments"),

@@ -1,6 +1,7 @@
 //! Hostile sync traffic against a real shore: forged, replayed, tampered,
 //! malformed, oversized and cross-vessel requests are each refused with a
-//! clear 4xx and change nothing in the shore's store; the files lane takes
+//! clear 4xx and change nothing in the shore's store; the alarms lane takes
+//! only a vessel's own, well-formed alarm history; the files lane takes
 //! only files a vessel's own records name, at the length held, and stores
 //! them only whole and true.
 
@@ -8,10 +9,15 @@
 
 use chrono::Utc;
 use keelson_model::{NewFault, Severity};
-use keelson_sync::protocol::{FILES_CHUNKS_PATH, RECORDS_CHUNKS_PATH, SESSION_PATH};
+use keelson_sync::protocol::{
+    ALARMS_CHUNKS_PATH, FILES_CHUNKS_PATH, RECORDS_CHUNKS_PATH, SESSION_PATH,
+};
 use keelson_sync::record::RecordDoc;
 use keelson_sync::signing::{RequestSignature, VesselKey, sign_request};
-use keelson_sync::wire::{ChangeEntry, Chunk, FileChunk, Lane, encode_chunk, encode_file_chunk};
+use keelson_sync::wire::{
+    AlarmChunk, AlarmEntry, ChangeEntry, Chunk, FileChunk, Lane, encode_alarm_chunk, encode_chunk,
+    encode_file_chunk,
+};
 use keelson_tests::{TestShore, start_shore};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +41,15 @@ async fn send(shore: &TestShore, s: &Signed) -> (u16, Value) {
     let resp = req.body(s.body.clone()).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Asserts that a request was refused with `expect` and a JSON error.
+fn refused(what: &str, status: u16, expect: u16, body: &Value) {
+    assert_eq!(status, expect, "{what}: {body}");
+    assert!(
+        body["error"].is_string() && body["detail"].is_string(),
+        "{what}: JSON error expected, got {body}"
+    );
 }
 
 /// A chunk with one new fault of `vessel` (record id `record`).
@@ -110,14 +125,6 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     assert_eq!(ack["acked_seq"], 1);
     let before = snapshot(&shore);
     assert_eq!(before.0, 1);
-
-    let refused = |what: &str, status: u16, expect: u16, body: &Value| {
-        assert_eq!(status, expect, "{what}: {body}");
-        assert!(
-            body["error"].is_string() && body["detail"].is_string(),
-            "{what}: JSON error expected, got {body}"
-        );
-    };
 
     // Replayed: the very same request again.
     let (status, body) = send(&shore, &genuine).await;
@@ -266,6 +273,18 @@ fn new_fault_and(record: &str, seq: u64, then: impl FnOnce(&mut RecordDoc) -> Ve
     .unwrap()
 }
 
+/// A shore with `vessel-a` and `vessel-b` registered; their keys.
+async fn shore_with_two_vessels(cancel: &CancellationToken) -> (TestShore, VesselKey, VesselKey) {
+    let shore = start_shore(cancel).await;
+    let (key_a, _) = VesselKey::generate().unwrap();
+    let (key_b, _) = VesselKey::generate().unwrap();
+    for (id, key) in [("vessel-a", &key_a), ("vessel-b", &key_b)] {
+        keelson_shore::add_vessel(&shore.state.db, id, id, &key.public_key_b64(), "default")
+            .unwrap();
+    }
+    (shore, key_a, key_b)
+}
+
 /// A records chunk of vessel A's new fault `record` naming `file` as a
 /// PNG attachment.
 fn fault_with_file(record: &str, file: &[u8], seq: u64) -> Vec<u8> {
@@ -300,13 +319,7 @@ fn file_run(vessel: &str, file: &[u8], sha256: &str, offset: usize, len: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_files_lane_takes_only_named_whole_and_true_files() {
     let cancel = CancellationToken::new();
-    let shore = start_shore(&cancel).await;
-    let (key_a, _) = VesselKey::generate().unwrap();
-    let (key_b, _) = VesselKey::generate().unwrap();
-    for (id, key) in [("vessel-a", &key_a), ("vessel-b", &key_b)] {
-        keelson_shore::add_vessel(&shore.state.db, id, id, &key.public_key_b64(), "default")
-            .unwrap();
-    }
+    let (shore, key_a, key_b) = shore_with_two_vessels(&cancel).await;
     let files_of = |vessel: &str| {
         let dir = shore
             .state
@@ -420,5 +433,195 @@ async fn the_files_lane_takes_only_named_whole_and_true_files() {
     .await;
     assert_eq!(ack["complete"], false, "{ack}");
     assert_eq!(files_of("vessel-a"), 1);
+    cancel.cancel();
+}
+
+/// An alarm history entry of a high alarm on `tag`.
+fn alarm_entry(seq: u64, tag: &str, event: &str) -> AlarmEntry {
+    AlarmEntry {
+        seq,
+        alarm_id: Some(1),
+        tag: tag.into(),
+        kind: "high".into(),
+        event: event.into(),
+        at_ms: Utc::now().timestamp_millis(),
+        value: Some(130.0),
+        by: (event == "acknowledged").then(|| "chief".to_owned()),
+        fault_id: None,
+    }
+}
+
+fn alarms_chunk(vessel: &str, entries: Vec<AlarmEntry>) -> Vec<u8> {
+    encode_alarm_chunk(&AlarmChunk {
+        vessel_id: vessel.into(),
+        entries,
+    })
+    .unwrap()
+}
+
+/// What a sender that skips the encoder's checks could put on the wire: an
+/// alarms chunk with whatever entries, laid out as the decoder reads them.
+fn raw_alarms_chunk(vessel: &str, entries: &[AlarmEntry]) -> Vec<u8> {
+    type Raw<'a> = (
+        u64,
+        Option<u64>,
+        &'a str,
+        &'a str,
+        &'a str,
+        i64,
+        Option<f64>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let rows: Vec<Raw<'_>> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.alarm_id,
+                e.tag.as_str(),
+                e.kind.as_str(),
+                e.event.as_str(),
+                e.at_ms,
+                e.value,
+                e.by.as_deref(),
+                e.fault_id.as_deref(),
+            )
+        })
+        .collect();
+    let body = postcard::to_stdvec(&(Lane::Alarms.code(), vessel, rows)).unwrap();
+    let mut out = b"KSC1".to_vec();
+    out.extend(zstd::bulk::compress(&body, 3).unwrap());
+    out
+}
+
+/// Everything the alarms lane could change ashore, per vessel.
+fn alarms_snapshot(shore: &TestShore) -> Vec<(u64, Vec<keelson_store::VesselAlarm>)> {
+    let db = &shore.state.db;
+    ["vessel-a", "vessel-b"]
+        .iter()
+        .map(|v| {
+            (
+                db.vessel_alarm_event_count(v).unwrap(),
+                db.vessel_alarms(v).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alarms_lane_takes_only_a_vessels_own_well_formed_history() {
+    let cancel = CancellationToken::new();
+    let (shore, key_a, key_b) = shore_with_two_vessels(&cancel).await;
+
+    // Vessel A's genuine history is stored and acknowledged.
+    let genuine = sign(
+        &key_a,
+        "vessel-a",
+        ALARMS_CHUNKS_PATH,
+        alarms_chunk(
+            "vessel-a",
+            vec![
+                alarm_entry(1, "me.rpm", "raised"),
+                alarm_entry(2, "me.rpm", "acknowledged"),
+            ],
+        ),
+    );
+    let (status, ack) = send(&shore, &genuine).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["lane"], "alarms");
+    assert_eq!(ack["acked_seq"], 2);
+    let before = alarms_snapshot(&shore);
+    assert_eq!(before[0].0, 2);
+    assert_eq!(before[0].1.len(), 1);
+    assert_eq!(before[0].1[0].state, "active_acknowledged");
+    let quarantined = |v: &str| shore.state.db.quarantine_count(v).unwrap();
+    let quarantined_before = (quarantined("vessel-a"), quarantined("vessel-b"));
+
+    // Replayed, and forged with a key the shore does not know.
+    let (status, body) = send(&shore, &genuine).await;
+    refused("replay", status, 401, &body);
+    let (stranger, _) = VesselKey::generate().unwrap();
+    let forged = sign(
+        &stranger,
+        "vessel-a",
+        ALARMS_CHUNKS_PATH,
+        alarms_chunk("vessel-a", vec![alarm_entry(3, "me.rpm", "cleared")]),
+    );
+    let (status, body) = send(&shore, &forged).await;
+    refused("forged", status, 401, &body);
+
+    // Malformed histories, correctly signed by vessel A.
+    let mut nan = alarm_entry(4, "me.rpm", "returned");
+    nan.value = Some(f64::NAN);
+    let mut long_tag = alarm_entry(4, &"t".repeat(200), "raised");
+    long_tag.alarm_id = Some(2);
+    let mut odd_event = alarm_entry(4, "me.rpm", "cleared");
+    odd_event.event = "Cleared!".into();
+    let malformed: [(&str, Vec<u8>); 6] = [
+        ("garbage", b"KSC1 this is not a chunk".to_vec()),
+        (
+            "seqs going back",
+            raw_alarms_chunk(
+                "vessel-a",
+                &[
+                    alarm_entry(4, "me.rpm", "returned"),
+                    alarm_entry(3, "me.rpm", "cleared"),
+                ],
+            ),
+        ),
+        (
+            "a value that is no number",
+            raw_alarms_chunk("vessel-a", &[nan]),
+        ),
+        ("a tag too long", raw_alarms_chunk("vessel-a", &[long_tag])),
+        ("an event name", raw_alarms_chunk("vessel-a", &[odd_event])),
+        ("a records chunk", fault_chunk("vessel-a", "rec-a1", 3)),
+    ];
+    for (what, body) in malformed {
+        let (status, body) =
+            send(&shore, &sign(&key_a, "vessel-a", ALARMS_CHUNKS_PATH, body)).await;
+        refused(what, status, 400, &body);
+    }
+
+    // Cross-vessel: vessel B clears vessel A's alarm in A's name.
+    let cross = sign(
+        &key_b,
+        "vessel-b",
+        ALARMS_CHUNKS_PATH,
+        alarms_chunk("vessel-a", vec![alarm_entry(3, "me.rpm", "cleared")]),
+    );
+    let (status, body) = send(&shore, &cross).await;
+    refused("another vessel's alarms", status, 403, &body);
+
+    // Oversized.
+    let big = sign(&key_a, "vessel-a", ALARMS_CHUNKS_PATH, vec![0u8; 2 << 20]);
+    let (status, body) = send(&shore, &big).await;
+    assert_eq!(status, 413, "oversized: {body}");
+
+    assert_eq!(
+        alarms_snapshot(&shore),
+        before,
+        "refused requests changed nothing"
+    );
+    assert_eq!(quarantined("vessel-a"), quarantined_before.0 + 6);
+    assert_eq!(quarantined("vessel-b"), quarantined_before.1 + 1);
+
+    // Vessel B's own history is its own, and a re-sent chunk is stored once.
+    let own = alarms_chunk("vessel-b", vec![alarm_entry(1, "ge1.load", "raised")]);
+    for _ in 0..2 {
+        let (status, ack) = send(
+            &shore,
+            &sign(&key_b, "vessel-b", ALARMS_CHUNKS_PATH, own.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{ack}");
+        assert_eq!(ack["acked_seq"], 1);
+    }
+    let after = alarms_snapshot(&shore);
+    assert_eq!(after[0], before[0], "vessel A untouched");
+    assert_eq!(after[1].0, 1, "stored once");
+    assert_eq!(after[1].1.len(), 1);
+    assert_eq!(after[1].1[0].tag, "ge1.load");
     cancel.cancel();
 }

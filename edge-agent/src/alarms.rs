@@ -20,7 +20,8 @@ use keelson_ingest::alarms::{
     Alarm, AlarmError, AlarmKind, AlarmState, AlarmsConfig, Engine, Transition,
 };
 use keelson_model::{Fault, NewFault, Quality, Severity};
-use keelson_store::{AlarmEventRow, AlarmRow, AlarmWrite, Db, NewAlarmRow, StoreError, now_ms};
+use keelson_store::{AlarmRow, AlarmWrite, Db, NewAlarmRow, StoreError, now_ms};
+use keelson_web::alarms::{EventView, HistoryPage, kind_label, time};
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -298,10 +299,6 @@ pub struct AlarmView {
     pub fault_id: Option<String>,
 }
 
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 /// The views of the alarm list, with the tags' current values.
 pub fn views(state: &EdgeState, rows: Vec<AlarmRow>) -> Vec<AlarmView> {
     rows.into_iter()
@@ -349,54 +346,6 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
     /// Skip this many.
     pub offset: Option<u32>,
-}
-
-/// One history entry, as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EventView {
-    /// The entry's id.
-    pub id: i64,
-    /// The alarm it belongs to.
-    pub alarm_id: Option<i64>,
-    /// The rule's tag.
-    pub tag: String,
-    /// The alarm's kind.
-    pub kind: String,
-    /// `raised`, `acknowledged`, `returned`, `cleared` or `fault_logged`.
-    pub event: String,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// The tag's value then.
-    pub value: Option<f64>,
-    /// Who acted, if somebody did.
-    pub by: Option<String>,
-    /// The fault logged, for `fault_logged`.
-    pub fault_id: Option<String>,
-}
-
-impl From<AlarmEventRow> for EventView {
-    fn from(e: AlarmEventRow) -> EventView {
-        EventView {
-            id: e.id,
-            alarm_id: e.alarm_id,
-            tag: e.tag,
-            kind: e.kind,
-            event: e.event,
-            at: time(e.at_ms),
-            value: e.value,
-            by: e.by,
-            fault_id: e.fault_id,
-        }
-    }
-}
-
-/// A page of the alarm history, newest first.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HistoryPage {
-    /// The entries.
-    pub events: Vec<EventView>,
-    /// How many entries there are in all (of the one alarm, if asked).
-    pub total: u64,
 }
 
 /// Reads a page of the alarm history.
@@ -476,18 +425,6 @@ pub fn severity_of(kind: &str) -> Severity {
         3 => Severity::High,
         2 => Severity::Medium,
         _ => Severity::Low,
-    }
-}
-
-fn kind_label(kind: &str) -> &'static str {
-    match kind.parse::<AlarmKind>() {
-        Ok(AlarmKind::HighHigh) => "High-high",
-        Ok(AlarmKind::High) => "High",
-        Ok(AlarmKind::Low) => "Low",
-        Ok(AlarmKind::LowLow) => "Low-low",
-        Ok(AlarmKind::Stale) => "Stale",
-        Ok(AlarmKind::BadQuality) => "Bad quality",
-        Err(_) => "Unknown",
     }
 }
 

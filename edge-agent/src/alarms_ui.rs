@@ -4,7 +4,7 @@
 //! Stable hooks for browser tests: each alarm row is `id="alarm-<id>"` with
 //! the classes `alarm`, `state-<state>` and `kind-<kind>`; its buttons are
 //! `button.ack` and `button.create-fault`; history rows are
-//! `id="alarm-event-<id>"`.
+//! `id="alarm-event-<id>"` (see [`keelson_web::alarms`]).
 
 use crate::EdgeState;
 use crate::alarms::{
@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use keelson_web::alarms::{history_table, kind_label, number, state_label, when};
 use keelson_web::layout::page;
 use keelson_web::session::page_error;
 use keelson_web::{AppError, CurrentUser, PageUser};
@@ -39,27 +39,6 @@ fn fail(state: &EdgeState, user: &CurrentUser, e: AppError) -> Response {
     page_error(&state.site, Some(user), e)
 }
 
-fn label(kind: &str) -> &str {
-    match kind {
-        "high_high" => "High-high",
-        "high" => "High",
-        "low" => "Low",
-        "low_low" => "Low-low",
-        "stale" => "Stale",
-        "bad_quality" => "Bad quality",
-        other => other,
-    }
-}
-
-fn state_label(state: &str) -> &str {
-    match state {
-        "active_unacknowledged" => "Active, unacknowledged",
-        "active_acknowledged" => "Active, acknowledged",
-        "returned_unacknowledged" => "Returned, unacknowledged",
-        other => other,
-    }
-}
-
 /// The alarm's level as a coloured label.
 fn level(a: &AlarmView) -> Markup {
     let class = match a.priority {
@@ -67,15 +46,7 @@ fn level(a: &AlarmView) -> Markup {
         2 => "sev-medium",
         _ => "sev-low",
     };
-    html! { span class={ "pill level " (class) } { (label(&a.kind)) } }
-}
-
-fn number(v: Option<f64>, unit: &str) -> String {
-    v.map_or_else(|| "—".to_owned(), |v| format!("{v} {unit}"))
-}
-
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    html! { span class={ "pill level " (class) } { (kind_label(&a.kind)) } }
 }
 
 /// The alarm list as a table; `actions` adds the acknowledge and
@@ -118,7 +89,7 @@ fn alarm_table(list: &[AlarmView], actions: bool) -> Markup {
                                         form method="post" action={ "/alarms/" (a.id) "/fault" } {
                                             label { "Fault title "
                                                 input type="text" name="title" maxlength="200"
-                                                    placeholder={ (label(&a.kind)) " alarm: " (a.tag) };
+                                                    placeholder={ (kind_label(&a.kind)) " alarm: " (a.tag) };
                                             }
                                             " "
                                             button.create-fault.secondary type="submit" { "Create fault" }
@@ -191,32 +162,7 @@ async fn history(
     };
     let body = html! {
         h1 { "Alarm history" }
-        @if data.events.is_empty() {
-            p.muted { "Nothing has happened yet." }
-        } @else {
-            table #alarm-history {
-                thead { tr {
-                    th { "When" } th { "Alarm" } th { "Tag" } th { "Level" } th { "Event" }
-                    th { "Value" } th { "By" }
-                } }
-                tbody {
-                    @for e in &data.events {
-                        tr id={ "alarm-event-" (e.id) } class={ "alarm-event event-" (e.event) } {
-                            td { (when(e.at)) }
-                            td { @if let Some(id) = e.alarm_id { (id) } }
-                            td { (e.tag) }
-                            td { (label(&e.kind)) }
-                            td.event {
-                                (e.event.replace('_', " "))
-                                @if let Some(f) = &e.fault_id { " " a href={ "/faults/" (f) } { "fault" } }
-                            }
-                            td { (number(e.value, "")) }
-                            td.by { (e.by.as_deref().unwrap_or("")) }
-                        }
-                    }
-                }
-            }
-        }
+        (history_table(&data.events, |f| format!("/faults/{f}")))
         (keelson_web::views::pager(page_no, data.total, HISTORY_PAGE, |n| format!("/alarms/history?page={n}")))
     };
     Html(page(&state.site, "Alarm history", Some(&user), body).into_string()).into_response()

@@ -4,6 +4,7 @@
 //! A session states cursors in one round trip, then pushes the records lane
 //! in chunks (each made durable and acknowledged by the shore before the
 //! cursor moves), then pulls the shore's outbound lane the same way, then
+//! pushes the alarms lane (the alarm history, from its own cursor), then
 //! pushes the rollups lane: hourly rollups always, 1-minute ones when
 //! `retention.minute_rollups_synced` is set and less than half the day's
 //! budget is spent, then pushes the files lane: the bytes of attachment
@@ -15,12 +16,14 @@
 
 use crate::EdgeState;
 use keelson_records::{IncomingChange, Sender, apply_remote, records_chunk};
-use keelson_store::Resolution;
+use keelson_store::{AlarmEventRow, Resolution};
 use keelson_sync::protocol::{
     self, ChunkAck, FileAck, PullRequest, SessionRequest, SessionResponse,
 };
 use keelson_sync::signing::{VesselKey, sign_request};
-use keelson_sync::wire::{self, FileChunk, Lane, RollupChunk, RollupEntry, RollupWidth};
+use keelson_sync::wire::{
+    self, AlarmChunk, AlarmEntry, FileChunk, Lane, RollupChunk, RollupEntry, RollupWidth,
+};
 use keelson_web::metrics::{Counter, Metrics};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -31,6 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The records lane's name in the sync state table.
 pub const RECORDS_LANE: &str = "records";
+/// The alarms lane's name in the sync state table.
+pub const ALARMS_LANE: &str = "alarms";
 
 /// Errors of one sync session.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,8 @@ pub struct SyncReport {
     pub chunks_sent: u64,
     /// Changes received from the shore.
     pub received: u64,
+    /// Alarm history entries the shore acknowledged in this session.
+    pub alarm_events_sent: u64,
     /// Sensor rollups the shore acknowledged in this session.
     pub rollups_sent: u64,
     /// Attachment files the shore stored whole in this session.
@@ -96,6 +103,9 @@ pub struct LinkEstimate {
 /// The first retry after a failed session.
 const RETRY_FIRST: Duration = Duration::from_secs(2);
 
+/// Largest alarms chunk before compression: about 2,500 history entries,
+/// which compress many-fold since few alarms repeat their names.
+const MAX_ALARM_CHUNK_RAW: usize = 128 * 1024;
 /// Largest rollups chunk before compression: about 3,500 rollups.
 const MAX_ROLLUP_CHUNK_RAW: usize = 200 * 1024;
 /// Largest run of a file in one chunk. Photos hardly compress, so a run
@@ -289,6 +299,7 @@ impl SyncClient {
                         sent = report.sent,
                         chunks = report.chunks_sent,
                         received = report.received,
+                        alarm_events = report.alarm_events_sent,
                         rollups = report.rollups_sent,
                         files = report.files_sent,
                         file_bytes = report.file_bytes_sent,
@@ -334,13 +345,17 @@ impl SyncClient {
             .await?;
         let v = vessel.clone();
         let (_, file_bytes) = self.local(move |db| db.pending_file_totals(&v)).await?;
-        let pending_bytes = record_bytes + file_bytes;
+        let (alarm_events, alarm_bytes) = self
+            .local(|db| db.alarm_events_pending(db.sync_state(ALARMS_LANE)?.sent_acked))
+            .await?;
+        let pending_bytes = record_bytes + alarm_bytes + file_bytes;
         let epoch = self.local(|db| db.epoch()).await?;
         let req = SessionRequest {
             vessel_id: vessel.clone(),
             records_sent: local.sent_acked,
             records_received: local.received,
             pending_bytes,
+            pending_alarm_events: alarm_events,
             eta_secs: self.state.sync.estimate().eta_secs(pending_bytes),
             epoch,
         };
@@ -396,26 +411,22 @@ impl SyncClient {
             let n = chunk.entries.len() as u64;
             let body =
                 wire::encode_chunk(&chunk).map_err(|e| SyncClientError::Protocol(e.to_string()))?;
-            if let Some(which) = budget.refuses(body.len()) {
-                report.budget_reached = Some(which);
-                break;
-            }
-            let answer = self
-                .post_measured(protocol::RECORDS_CHUNKS_PATH, body, raw, &mut budget)
+            let sent = self
+                .push_chunk(
+                    protocol::RECORDS_CHUNKS_PATH,
+                    Lane::Records,
+                    (body, Some(raw), last),
+                    &mut budget,
+                    &mut report,
+                )
                 .await?;
-            let ack: ChunkAck = serde_json::from_slice(&answer)
-                .map_err(|e| SyncClientError::Protocol(format!("bad chunk ack: {e}")))?;
-            if ack.acked_seq < last {
-                return Err(SyncClientError::Protocol(format!(
-                    "shore acknowledged {} of a chunk ending at {last}",
-                    ack.acked_seq
-                )));
+            if !sent {
+                break;
             }
             self.local(move |db| db.set_sent_acked(RECORDS_LANE, last))
                 .await?;
             from = last;
             report.sent += n;
-            report.chunks_sent += 1;
         }
 
         // Pull the shore's outbound lane for this vessel.
@@ -458,6 +469,13 @@ impl SyncClient {
             .await?;
             after = last;
             report.received += n;
+        }
+
+        // The alarm history follows the records, ahead of the sensor data: a
+        // superintendent wants to know what is alarming on board first.
+        if report.budget_reached.is_none() {
+            self.push_alarms(resp.alarms_held, &mut budget, &mut report)
+                .await?;
         }
 
         // Sensor history goes last: it is the least urgent and the largest.
@@ -621,26 +639,116 @@ impl SyncClient {
             let n = chunk.entries.len() as u64;
             let body = wire::encode_rollup_chunk(&chunk)
                 .map_err(|e| SyncClientError::Protocol(e.to_string()))?;
-            if let Some(which) = budget.refuses(body.len()) {
-                report.budget_reached = Some(which);
-                return Ok(());
-            }
-            let answer = self
-                .post(protocol::ROLLUPS_CHUNKS_PATH, body, budget)
+            let sent = self
+                .push_chunk(
+                    protocol::ROLLUPS_CHUNKS_PATH,
+                    Lane::Rollups,
+                    (body, None, last),
+                    budget,
+                    report,
+                )
                 .await?;
-            let ack: ChunkAck = serde_json::from_slice(&answer)
-                .map_err(|e| SyncClientError::Protocol(format!("bad rollups ack: {e}")))?;
-            if ack.lane != Lane::Rollups || ack.acked_seq < last {
-                return Err(SyncClientError::Protocol(format!(
-                    "shore acknowledged {} {} of a rollups chunk ending at {last}",
-                    ack.lane, ack.acked_seq
-                )));
+            if !sent {
+                return Ok(());
             }
             self.local(move |db| db.ack_rollups(tier, last)).await?;
             after = last;
             report.rollups_sent += n;
-            report.chunks_sent += 1;
         }
+    }
+
+    /// Sends the alarm history the shore has not acknowledged, oldest
+    /// first, in chunks, moving the lane's cursor after each
+    /// acknowledgement. `held` is what the shore says it holds: below the
+    /// cursor only when the shore was restored from a backup, and then the
+    /// lane goes again from there (what it still holds is stored once).
+    async fn push_alarms(
+        &self,
+        held: u64,
+        budget: &mut Budget,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncClientError> {
+        let vessel = self.state.config.vessel.id.clone();
+        let mut after = self
+            .local(|db| db.sync_state(ALARMS_LANE))
+            .await?
+            .sent_acked;
+        if held < after {
+            tracing::warn!(
+                held,
+                acknowledged = after,
+                "the shore holds less of the alarm history than it acknowledged; sending it again from there"
+            );
+            self.local(move |db| db.rewind_sent_acked(ALARMS_LANE, held))
+                .await?;
+            after = held;
+        }
+        loop {
+            let target = self.chunk_target(MAX_ALARM_CHUNK_RAW);
+            let rows = self
+                .local(move |db| db.alarm_events_after(after, target))
+                .await?;
+            let Some(last) = rows.last().map(|r| u64::try_from(r.id).unwrap_or(0)) else {
+                return Ok(());
+            };
+            let raw = rows.iter().map(AlarmEventRow::wire_size).sum();
+            let chunk = AlarmChunk {
+                vessel_id: vessel.clone(),
+                entries: rows.into_iter().map(alarm_entry).collect(),
+            };
+            let n = chunk.entries.len() as u64;
+            let body = wire::encode_alarm_chunk(&chunk)
+                .map_err(|e| SyncClientError::Protocol(e.to_string()))?;
+            let sent = self
+                .push_chunk(
+                    protocol::ALARMS_CHUNKS_PATH,
+                    Lane::Alarms,
+                    (body, Some(raw), last),
+                    budget,
+                    report,
+                )
+                .await?;
+            if !sent {
+                return Ok(());
+            }
+            self.local(move |db| db.set_sent_acked(ALARMS_LANE, last))
+                .await?;
+            after = last;
+            report.alarm_events_sent += n;
+        }
+    }
+
+    /// Sends one encoded chunk of `lane` whose last entry is `last`, unless
+    /// a budget refuses it (then noted in the report), and checks that the
+    /// shore acknowledged all of it. `raw`, the chunk's size before
+    /// compression, makes the chunk a measurement of the link. Returns
+    /// whether it was sent.
+    async fn push_chunk(
+        &self,
+        path: &'static str,
+        lane: Lane,
+        (body, raw, last): (Vec<u8>, Option<usize>, u64),
+        budget: &mut Budget,
+        report: &mut SyncReport,
+    ) -> Result<bool, SyncClientError> {
+        if let Some(which) = budget.refuses(body.len()) {
+            report.budget_reached = Some(which);
+            return Ok(false);
+        }
+        let answer = match raw {
+            Some(raw) => self.post_measured(path, body, raw, budget).await?,
+            None => self.post(path, body, budget).await?,
+        };
+        let ack: ChunkAck = serde_json::from_slice(&answer)
+            .map_err(|e| SyncClientError::Protocol(format!("bad {lane} ack: {e}")))?;
+        if ack.lane != lane || ack.acked_seq < last {
+            return Err(SyncClientError::Protocol(format!(
+                "shore acknowledged {} {} of a {lane} chunk ending at {last}",
+                ack.lane, ack.acked_seq
+            )));
+        }
+        report.chunks_sent += 1;
+        Ok(true)
     }
 
     /// The next chunk's size before compression, from what was measured of
@@ -754,6 +862,23 @@ impl SyncClient {
     }
 }
 
+/// An entry of the alarm history as the alarms lane carries it.
+fn alarm_entry(e: AlarmEventRow) -> AlarmEntry {
+    AlarmEntry {
+        seq: u64::try_from(e.id).unwrap_or(0),
+        alarm_id: e.alarm_id.and_then(|id| u64::try_from(id).ok()),
+        tag: e.tag,
+        kind: e.kind,
+        event: e.event,
+        at_ms: e.at_ms,
+        // A device can report a float that is no number; the history keeps
+        // it, but the lane carries only numbers, so the entry goes without.
+        value: e.value.filter(|v| v.is_finite()),
+        by: e.by,
+        fault_id: e.fault_id,
+    }
+}
+
 /// Bytes of HTTP and signature headers around each body, counted against
 /// the budget so small requests are not free.
 const REQUEST_OVERHEAD: usize = 400;
@@ -854,6 +979,8 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// The records lane.
     pub records: LaneStatus,
+    /// The alarms lane.
+    pub alarms: AlarmsLaneStatus,
     /// The files lane.
     pub files: FilesLaneStatus,
     /// Bytes moved over the link today (UTC), both ways.
@@ -881,6 +1008,17 @@ pub struct LaneStatus {
     pub received: u64,
 }
 
+/// The alarms lane's backlog and cursor.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmsLaneStatus {
+    /// Alarm history entries the shore has not acknowledged.
+    pub pending_events: u64,
+    /// Their size in bytes, before compression.
+    pub pending_bytes: u64,
+    /// Highest alarm history entry the shore acknowledged.
+    pub sent_acked: u64,
+}
+
 /// The files lane's backlog.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilesLaneStatus {
@@ -900,6 +1038,8 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
         .outbound_pending(&state.config.vessel.id, s.sent_acked)?;
     let (pending_files, pending_file_bytes) =
         state.db.pending_file_totals(&state.config.vessel.id)?;
+    let alarms_acked = state.db.sync_state(ALARMS_LANE)?.sent_acked;
+    let (pending_events, pending_alarm_bytes) = state.db.alarm_events_pending(alarms_acked)?;
     let estimate = state.sync.estimate();
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let today_bytes = state.db.sync_usage(&today)?;
@@ -921,13 +1061,18 @@ pub fn status(state: &EdgeState) -> Result<SyncStatus, keelson_store::StoreError
             sent_acked: s.sent_acked,
             received: s.received,
         },
+        alarms: AlarmsLaneStatus {
+            pending_events,
+            pending_bytes: pending_alarm_bytes,
+            sent_acked: alarms_acked,
+        },
         files: FilesLaneStatus {
             pending_files,
             pending_bytes: pending_file_bytes,
         },
         today_bytes,
         daily_budget_bytes: state.config.sync.daily_budget_bytes,
-        eta_secs: estimate.eta_secs(pending_bytes + pending_file_bytes),
+        eta_secs: estimate.eta_secs(pending_bytes + pending_alarm_bytes + pending_file_bytes),
         rtt_ms: estimate.rtt_secs.map(|r| (r * 1000.0).round() as u64),
         rate_bytes_per_sec: estimate.rate.map(|r| r.round() as u64),
     })

@@ -467,6 +467,9 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                         " (about " (human_duration(eta)) " at the measured rate)"
                     }
                 }
+                dt { "Alarm history waiting" } dd #alarms-waiting {
+                    (st.alarms.pending_events) @if st.alarms.pending_events == 1 { " entry, " } @else { " entries, " } (human_bytes(st.alarms.pending_bytes)) " before compression"
+                }
                 dt { "Files waiting" } dd {
                     (st.files.pending_files) @if st.files.pending_files == 1 { " file, " } @else { " files, " } (human_bytes(st.files.pending_bytes)) " not yet ashore"
                 }
@@ -477,7 +480,9 @@ async fn sync_page(State(state): State<EdgeState>, PageUser(user): PageUser) -> 
                 @if let (Some(rtt), Some(rate)) = (st.rtt_ms, st.rate_bytes_per_sec) {
                     dt { "Link measured" } dd { (rtt) " ms round trip, " (human_bytes(rate)) "/s" }
                 }
-                dt { "Acknowledged by shore" } dd { "up to change " (st.records.sent_acked) }
+                dt { "Acknowledged by shore" } dd {
+                    "up to change " (st.records.sent_acked) ", alarm history up to entry " (st.alarms.sent_acked)
+                }
                 dt { "Received from shore" } dd { "up to change " (st.records.received) }
             }
         }

@@ -11,6 +11,7 @@ use keelson_model::{
 use keelson_records::comment_fault;
 use keelson_store::block::Rollup;
 use keelson_store::{FaultFilter, PartFilter, RequisitionFilter, Resolution, WorkOrderFilter};
+use keelson_web::alarms::{EventView, HistoryPage, time};
 use keelson_web::session::WebState;
 use keelson_web::{ApiJson, ApiPath, ApiQuery, AppError, CurrentUser, blocking};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,7 @@ pub fn router() -> Router<ShoreState> {
             get(vessel_record_history),
         )
         .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/vessels/{id}/alarms", get(vessel_alarms))
         .route("/api/v1/vessels/{id}/tags", get(vessel_tags))
         .route("/api/v1/vessels/{id}/tags/{tag}/rollups", get(tag_rollups))
 }
@@ -201,6 +203,111 @@ async fn tag_rollups(
     Ok(Json(rollups.iter().map(RollupOut::from).collect()))
 }
 
+/// An active alarm of a vessel, as the shore serves it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActiveAlarm {
+    /// The alarm's id on board.
+    pub alarm_id: Option<i64>,
+    /// The rule's tag.
+    pub tag: String,
+    /// `high_high`, `high`, `low`, `low_low`, `stale` or `bad_quality`.
+    pub kind: String,
+    /// `active_unacknowledged`, `active_acknowledged` or
+    /// `returned_unacknowledged`.
+    pub state: String,
+    /// Whether somebody on board acknowledged it.
+    pub acknowledged: bool,
+    /// Who did.
+    pub acknowledged_by: Option<String>,
+    /// The value that raised it.
+    pub value: Option<f64>,
+    /// When it raised on board.
+    pub raised_at: DateTime<Utc>,
+    /// When its state last changed on board.
+    pub changed_at: DateTime<Utc>,
+    /// The fault logged from it on board, if any.
+    pub fault_id: Option<String>,
+}
+
+impl From<keelson_store::VesselAlarm> for ActiveAlarm {
+    fn from(a: keelson_store::VesselAlarm) -> ActiveAlarm {
+        ActiveAlarm {
+            acknowledged: !a.is_unacknowledged(),
+            alarm_id: a.alarm_id,
+            tag: a.tag,
+            kind: a.kind,
+            state: a.state,
+            acknowledged_by: a.acknowledged_by,
+            value: a.value,
+            raised_at: time(a.raised_ms),
+            changed_at: time(a.changed_ms),
+            fault_id: a.fault_id,
+        }
+    }
+}
+
+/// A vessel's alarms as last synced: `GET /api/v1/vessels/{id}/alarms`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VesselAlarms {
+    /// The alarms active on board, oldest first.
+    pub active: Vec<ActiveAlarm>,
+    /// How many of them nobody has acknowledged.
+    pub unacknowledged: u64,
+    /// A page of the alarm history, newest first.
+    pub history: HistoryPage,
+}
+
+/// Query of `GET /api/v1/vessels/{id}/alarms`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsQuery {
+    /// History entries to return (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// History entries to skip.
+    pub offset: Option<u32>,
+}
+
+/// A vessel's active alarms and a page of its alarm history, or 404 when
+/// the user cannot see the vessel.
+pub fn alarms_of(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    q: &AlarmsQuery,
+) -> Result<VesselAlarms, AppError> {
+    vessel_of(state, user, vessel_id)?;
+    let active: Vec<ActiveAlarm> = state
+        .db
+        .vessel_alarms(vessel_id)?
+        .into_iter()
+        .map(ActiveAlarm::from)
+        .collect();
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let events = state
+        .db
+        .vessel_alarm_events(vessel_id, limit, q.offset.unwrap_or(0))?;
+    Ok(VesselAlarms {
+        unacknowledged: active.iter().filter(|a| !a.acknowledged).count() as u64,
+        active,
+        history: HistoryPage {
+            events: events.into_iter().map(EventView::from).collect(),
+            total: state.db.vessel_alarm_event_count(vessel_id)?,
+        },
+    })
+}
+
+async fn vessel_alarms(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AlarmsQuery>,
+) -> Result<Json<VesselAlarms>, AppError> {
+    role_of(&user)?;
+    Ok(Json(
+        blocking(move || alarms_of(&state, &user, &id, &q)).await?,
+    ))
+}
+
 /// A refused sync batch as fleet admins see it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct QuarantinedBatch {
@@ -282,6 +389,13 @@ pub struct VesselSummary {
     pub plans_overdue: u64,
     /// Maintenance plans in their tolerance window.
     pub plans_due: u64,
+    /// Alarms active on board as the synced alarm history says (raised
+    /// and not cleared).
+    pub active_alarms: u64,
+    /// Of those, the ones nobody on board has acknowledged.
+    pub unacknowledged_alarms: u64,
+    /// Alarm history entries the vessel reported waiting on board.
+    pub pending_alarm_events: u64,
 }
 
 /// The organization whose vessels `user` may see.
@@ -298,12 +412,16 @@ pub fn vessel_summaries(state: &ShoreState, org: &str) -> Result<Vec<VesselSumma
             let open = state.db.open_fault_counts(Some(&v.id))?;
             let data_until = state.db.vessel_data_until(&v.id)?;
             let plans = keelson_records::scheduled_plans(&state.db, Some(&v.id), Utc::now())?;
+            let (active_alarms, unacknowledged_alarms) = state.db.vessel_alarm_counts(&v.id)?;
             let count = |wanted: PlanState| {
                 plans.iter().filter(|p| p.schedule.state == wanted).count() as u64
             };
             Ok(VesselSummary {
                 plans_overdue: count(PlanState::Overdue),
                 plans_due: count(PlanState::Due),
+                active_alarms,
+                unacknowledged_alarms,
+                pending_alarm_events: v.pending_alarm_events,
                 sensor_data_until: data_until
                     .and_then(chrono::DateTime::from_timestamp_millis)
                     .map(|t| t.to_rfc3339()),

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use keelson_records::{IncomingChange, RecordError, Sender, apply_remote};
 use keelson_store::block::Rollup;
-use keelson_store::{NonceOutcome, Resolution, VesselRow};
+use keelson_store::{AlarmEventRow, NonceOutcome, Resolution, VesselRow};
 use keelson_sync::SyncError;
 use keelson_sync::protocol::{
     self, ChunkAck, FileAck, PullRequest, SessionRequest, SessionResponse,
@@ -43,6 +43,8 @@ pub struct SyncMetrics {
     pub chunks_resent: Counter,
     /// Bytes of chunks that brought new data.
     pub chunk_bytes_new: Counter,
+    /// Alarm history entries stored from vessels (re-sent ones not counted).
+    pub alarm_events_stored: Counter,
     /// Sensor rollups stored from vessels.
     pub rollups_stored: Counter,
     /// Attachment files stored whole from vessels.
@@ -71,6 +73,10 @@ impl SyncMetrics {
                 "sync_chunk_bytes_new",
                 "Bytes of vessel chunks that brought new data",
             ),
+            alarm_events_stored: m.counter(
+                "sync_alarm_events_stored",
+                "Alarm history entries stored from vessels",
+            ),
             rollups_stored: m.counter("sync_rollups_stored", "Sensor rollups stored from vessels"),
             files_stored: m.counter(
                 "sync_files_stored",
@@ -86,6 +92,7 @@ pub fn router(state: &ShoreState) -> Router<ShoreState> {
         .route(protocol::SESSION_PATH, post(session))
         .route(protocol::RECORDS_CHUNKS_PATH, post(records_chunk))
         .route(protocol::RECORDS_PULL_PATH, post(records_pull))
+        .route(protocol::ALARMS_CHUNKS_PATH, post(alarms_chunk))
         .route(protocol::ROLLUPS_CHUNKS_PATH, post(rollups_chunk))
         .route(protocol::FILES_CHUNKS_PATH, post(files_chunk))
         .layer(DefaultBodyLimit::max(state.config.sync.max_request_bytes))
@@ -160,12 +167,18 @@ async fn session(
     let db = state.db.clone();
     let id = vessel.id.clone();
     let (pending, eta, epoch) = (req.pending_bytes, req.eta_secs, req.epoch.clone());
-    let (available, restored, shore_epoch) = blocking(move || {
+    let alarms_pending = req.pending_alarm_events;
+    let (available, alarms_held, restored, shore_epoch) = blocking(move || {
         db.touch_vessel_sync(&id)?;
-        db.set_vessel_progress(&id, pending, eta)?;
+        db.set_vessel_progress(&id, pending, eta, alarms_pending)?;
         // A peer too old to send its epoch sends none; it is taken as is.
         let restored = !epoch.is_empty() && db.note_vessel_epoch(&id, &epoch)?;
-        Ok((db.last_outbound_seq(&id)?, restored, db.epoch()?))
+        Ok((
+            db.last_outbound_seq(&id)?,
+            db.vessel_alarms_held(&id)?,
+            restored,
+            db.epoch()?,
+        ))
     })
     .await?;
     let records_acked = if restored {
@@ -187,6 +200,7 @@ async fn session(
     Ok(axum::Json(SessionResponse {
         records_acked,
         records_available: available,
+        alarms_held,
         epoch: shore_epoch,
     }))
 }
@@ -241,7 +255,7 @@ async fn records_chunk(
     match result {
         Ok((outcome, acked)) => {
             let (db, vid) = (state.db.clone(), vessel.id.clone());
-            blocking(move || Ok(db.reduce_vessel_pending(&vid, raw_bytes)?)).await?;
+            blocking(move || Ok(db.reduce_vessel_pending(&vid, raw_bytes, 0)?)).await?;
             state
                 .sync_metrics
                 .changes_applied
@@ -261,6 +275,67 @@ async fn records_chunk(
         Err(RecordError::Store(e)) => Err(e.into()),
         Err(e) => Err(quarantine(&state, &vessel.id, format!("refused batch: {e}"), &body).await),
     }
+}
+
+/// Stores a chunk of a vessel's alarm history and acknowledges it. The
+/// entries and the vessel's active alarms they move are written in one
+/// transaction before the answer; an entry re-sent after a lost
+/// acknowledgement is recognised and stored once.
+async fn alarms_chunk(
+    State(state): State<ShoreState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ChunkAck>, AppError> {
+    let vessel = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let chunk = decode_own(
+        &state,
+        &vessel.id,
+        &body,
+        "alarms",
+        wire::decode_alarm_chunk,
+        |c| &c.vessel_id,
+    )
+    .await?;
+    let last = chunk.last_seq().unwrap_or(0);
+    let events: Vec<AlarmEventRow> = chunk
+        .entries
+        .into_iter()
+        .map(|e| AlarmEventRow {
+            // The decoder refused seqs and alarm ids beyond SQLite's
+            // integers, so these conversions never fall back.
+            id: i64::try_from(e.seq).unwrap_or(i64::MAX),
+            alarm_id: e.alarm_id.map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
+            tag: e.tag,
+            kind: e.kind,
+            event: e.event,
+            at_ms: e.at_ms,
+            value: e.value,
+            by: e.by,
+            fault_id: e.fault_id,
+        })
+        .collect();
+    let n = events.len() as u64;
+    let raw_bytes: u64 = events.iter().map(|e| e.wire_size() as u64).sum();
+    let (db, vid) = (state.db.clone(), vessel.id.clone());
+    let stored = blocking(move || {
+        let stored = db.put_vessel_alarm_events(&vid, &events)?;
+        db.reduce_vessel_pending(&vid, raw_bytes, n)?;
+        Ok(stored)
+    })
+    .await?;
+    if stored < n {
+        state.sync_metrics.chunks_resent.inc();
+    } else {
+        state.sync_metrics.chunk_bytes_new.inc_by(body.len() as u64);
+    }
+    state.sync_metrics.alarm_events_stored.inc_by(stored);
+    tracing::info!(vessel = %vessel.id, entries = n, stored, acked = last, "alarm history stored");
+    Ok(axum::Json(ChunkAck {
+        lane: Lane::Alarms,
+        acked_seq: last,
+    }))
 }
 
 /// Stores a chunk of a vessel's sensor rollups and acknowledges it. A

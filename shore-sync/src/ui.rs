@@ -1,14 +1,15 @@
-//! The shore office's pages: the fleet, a vessel's faults, work orders,
-//! equipment and sensor trends, a fault with its comments, a tag's trend
+//! The shore office's pages: the fleet with each vessel's active alarms, a
+//! vessel's alarms and alarm history, faults, work orders, equipment and
+//! sensor trends, a fault with its comments, a tag's trend
 //! from the rollups the vessel sent, a vessel's spare parts and
 //! requisitions, and the superintendent's forms that open a work order or
 //! add a calendar plan for a vessel.
 
 use crate::api::{
-    add_shore_comment, add_shore_work_order_comment, add_vessel_plan, add_vessel_work_order,
-    equipment_of, fault_of, faults_of, history_of, org_of, parse_width, parts_of, plans_of,
-    quarantined, requisitions_of, rollups_of, tags_of, vessel_of, vessel_summaries, work_order_of,
-    work_orders_of,
+    ActiveAlarm, AlarmsQuery, add_shore_comment, add_shore_work_order_comment, add_vessel_plan,
+    add_vessel_work_order, alarms_of, equipment_of, fault_of, faults_of, history_of, org_of,
+    parse_width, parts_of, plans_of, quarantined, requisitions_of, rollups_of, tags_of, vessel_of,
+    vessel_summaries, work_order_of, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -16,6 +17,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use keelson_web::alarms::{history_table, kind_label, number, state_label, when};
 use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
 use keelson_web::{PageUser, blocking, views};
@@ -63,10 +65,10 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                 code { "keelson-shore vessel add --id ID --name NAME --public-key KEY" } "." }
         } @else {
             table {
-                thead { tr { th { "Vessel" } th { "Last sync" } th { "Sensor data up to" } th { "Waiting on board" } th { "Open faults" } th { "Maintenance" } } }
+                thead { tr { th { "Vessel" } th { "Last sync" } th { "Sensor data up to" } th { "Waiting on board" } th { "Active alarms" } th { "Open faults" } th { "Maintenance" } } }
                 tbody {
                     @for v in &vessels {
-                        tr {
+                        tr id={ "vessel-" (v.id) } {
                             td { a href={ "/vessels/" (v.id) } { (v.name) } " " span.muted { "(" (v.id) ")" } }
                             td { (when_rfc3339(v.last_sync.as_deref())) }
                             td { (when_rfc3339(v.sensor_data_until.as_deref())) }
@@ -74,6 +76,20 @@ async fn fleet(State(state): State<ShoreState>, PageUser(user): PageUser) -> Res
                                 (human_bytes(v.pending_bytes))
                                 @if let Some(eta) = v.eta_secs.filter(|_| v.pending_bytes > 0) {
                                     br; span.muted { "about " (human_duration(eta)) " to send" }
+                                }
+                                @if v.pending_alarm_events > 0 {
+                                    br; span.muted.alarms-waiting { (v.pending_alarm_events) " alarm history "
+                                        @if v.pending_alarm_events == 1 { "entry" } @else { "entries" } }
+                                }
+                            }
+                            td.alarms {
+                                @if v.active_alarms == 0 {
+                                    span.muted { "none" }
+                                } @else {
+                                    a href={ "/vessels/" (v.id) "#alarms" } { span.pill.active-alarms { (v.active_alarms) " active" } }
+                                    @if v.unacknowledged_alarms > 0 {
+                                        " " span.pill.sev-high.unacknowledged-alarms { (v.unacknowledged_alarms) " unacknowledged" }
+                                    }
                                 }
                             }
                             td {
@@ -113,10 +129,19 @@ async fn vessel(
             work_orders_of(&s, &u, &vid)?,
             tags_of(&s, &u, &vid)?,
             plans_of(&s, &u, &vid)?,
+            alarms_of(
+                &s,
+                &u,
+                &vid,
+                &AlarmsQuery {
+                    limit: Some(RECENT_ALARM_EVENTS),
+                    offset: None,
+                },
+            )?,
         ))
     })
     .await;
-    let (v, faults, equipment, work_orders, tags, plans) = match loaded {
+    let (v, faults, equipment, work_orders, tags, plans, alarms) = match loaded {
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
@@ -125,6 +150,14 @@ async fn vessel(
         p { a href="/" { "← Fleet" } }
         h1 { (v.name) " " span.muted { "(" (v.id) ")" } }
         p { a href={ "/vessels/" (v.id) "/parts" } { "Spare parts and requisitions →" } }
+        h2 #alarms { "Active alarms" }
+        p.muted { "As the vessel's alarm history last synced." }
+        (active_alarm_table(&alarms.active, &v.id))
+        h3 { "Recent alarm history" }
+        (history_table(&alarms.history.events, |f| format!("/vessels/{}/faults/{f}", v.id)))
+        @if alarms.history.total > u64::from(RECENT_ALARM_EVENTS) {
+            p.muted { "The latest " (RECENT_ALARM_EVENTS) " of " (alarms.history.total) " entries." }
+        }
         h2 { "Faults" }
         (views::fault_table(&faults, |f| format!("/vessels/{}/faults/{}", v.id, f.id)))
         h2 { "Work orders" }
@@ -210,6 +243,44 @@ async fn vessel(
         }
     };
     Html(page(&state.site, &v.name, Some(&user), body).into_string()).into_response()
+}
+
+/// History entries the vessel page shows.
+const RECENT_ALARM_EVENTS: u32 = 20;
+
+/// A vessel's active alarms (`#active-alarms`), each row
+/// `id="vessel-alarm-<tag>-<kind>"` with the classes `alarm` and
+/// `state-<state>`.
+fn active_alarm_table(list: &[ActiveAlarm], vessel_id: &str) -> Markup {
+    let unacked = list.iter().filter(|a| !a.acknowledged).count();
+    html! {
+        @if list.is_empty() {
+            p.muted #no-alarms { "No active alarms." }
+        } @else {
+            p { strong { (list.len()) " active" } ", " (unacked) " unacknowledged" }
+            table #active-alarms {
+                thead { tr {
+                    th { "Level" } th { "Tag" } th { "Value" } th { "Since" } th { "State" }
+                    th.opt { "Acknowledged by" } th.opt { "Fault" }
+                } }
+                tbody {
+                    @for a in list {
+                        tr id={ "vessel-alarm-" (a.tag) "-" (a.kind) } class={ "alarm state-" (a.state) } {
+                            td { span.pill.level { (kind_label(&a.kind)) } }
+                            td.tag { (a.tag) }
+                            td.value { (number(a.value, "")) }
+                            td.since { (when(a.raised_at)) }
+                            td.state { (state_label(&a.state)) }
+                            td.opt { (a.acknowledged_by.as_deref().unwrap_or("")) }
+                            td.opt { @if let Some(f) = &a.fault_id {
+                                a href={ "/vessels/" (vessel_id) "/faults/" (f) } { "Fault" }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The ranges the shore's tag page offers, in days.

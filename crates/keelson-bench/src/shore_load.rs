@@ -126,6 +126,7 @@ async fn sync(http: reqwest::Client, base: String, vessel: Vessel) -> Result<Vec
         records_sent: 0,
         records_received: 0,
         pending_bytes: vessel.chunks.iter().map(|(b, _)| b.len() as u64).sum(),
+        pending_alarm_events: 0,
         eta_secs: None,
         epoch: format!("{}-epoch", vessel.id),
     };

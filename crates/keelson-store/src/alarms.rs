@@ -93,6 +93,24 @@ pub struct AlarmEventRow {
     pub fault_id: Option<String>,
 }
 
+/// About how many bytes a history entry takes in an alarms chunk before
+/// compression, beside its strings: the varint seq, alarm id and time, the
+/// value, and the option and length bytes.
+const WIRE_EVENT_BYTES: usize = 24;
+
+impl AlarmEventRow {
+    /// About how many bytes the entry takes on the alarms lane before
+    /// compression, to size chunks and to tell what waits.
+    pub fn wire_size(&self) -> usize {
+        WIRE_EVENT_BYTES
+            + self.tag.len()
+            + self.kind.len()
+            + self.event.len()
+            + self.by.as_ref().map_or(0, String::len)
+            + self.fault_id.as_ref().map_or(0, String::len)
+    }
+}
+
 const ALARM_COLUMNS: &str =
     "id, tag, kind, state, limit_value, value, raised_ms, changed_ms, fault_id";
 const EVENT_COLUMNS: &str = "id, alarm_id, tag, kind, event, at_ms, value, by_user, fault_id";
@@ -111,7 +129,7 @@ fn alarm_row(r: &Row<'_>) -> rusqlite::Result<AlarmRow> {
     })
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<AlarmEventRow> {
+pub(crate) fn event_row(r: &Row<'_>) -> rusqlite::Result<AlarmEventRow> {
     Ok(AlarmEventRow {
         id: r.get(0)?,
         alarm_id: r.get(1)?,
@@ -241,6 +259,53 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// History entries after the id `after`, oldest first, about
+    /// `max_bytes` of them on the wire ([`AlarmEventRow::wire_size`]); at
+    /// least one when there is one, so a small budget still moves.
+    pub fn alarm_events_after(
+        &self,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<AlarmEventRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM alarm_events WHERE id > ?1 ORDER BY id"
+        ))?;
+        let mut rows = stmt.query([i64::try_from(after).unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(r) = rows.next()? {
+            let event = event_row(r)?;
+            let size = event.wire_size();
+            if !out.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// How many history entries lie after the id `after`, and about how many
+    /// bytes they take on the wire before compression.
+    pub fn alarm_events_pending(&self, after: u64) -> Result<(u64, u64), StoreError> {
+        let conn = self.reader()?;
+        // The same estimate as `AlarmEventRow::wire_size`, summed in SQL.
+        let (n, bytes): (i64, i64) = conn.query_row(
+            &format!(
+                "SELECT COUNT(*), COALESCE(SUM({WIRE_EVENT_BYTES} + LENGTH(tag) + LENGTH(kind)
+                     + LENGTH(event) + COALESCE(LENGTH(by_user), 0) + COALESCE(LENGTH(fault_id), 0)), 0)
+                 FROM alarm_events WHERE id > ?1"
+            ),
+            [i64::try_from(after).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((
+            u64::try_from(n).unwrap_or(0),
+            u64::try_from(bytes).unwrap_or(0),
+        ))
+    }
+
     /// How many history entries there are (of one alarm when `alarm_id`
     /// is given).
     pub fn alarm_event_count(&self, alarm_id: Option<i64>) -> Result<u64, StoreError> {
@@ -311,6 +376,30 @@ mod tests {
         assert_eq!(db.alarm_event_count(None).expect("count"), 4);
         assert_eq!(db.alarm_event_count(Some(id + 1)).expect("count"), 0);
         assert_eq!(db.alarm_events(Some(id), 2, 1).expect("page").len(), 2);
+
+        // The alarms lane reads the history oldest first from a cursor, in
+        // runs of about a given size, and tells what waits.
+        let all = db.alarm_events_after(0, usize::MAX).expect("all");
+        assert_eq!(
+            all.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+            ["raised", "fault_logged", "acknowledged", "cleared"]
+        );
+        let first = all[0].id as u64;
+        assert_eq!(db.alarm_events_after(0, 1).expect("one").len(), 1);
+        let two = all[0].wire_size() + all[1].wire_size();
+        assert_eq!(db.alarm_events_after(0, two).expect("two").len(), 2);
+        let rest = db.alarm_events_after(first, usize::MAX).expect("rest");
+        assert_eq!(rest.len(), 3);
+        assert_eq!(rest[0], all[1]);
+        let total: usize = all.iter().map(AlarmEventRow::wire_size).sum();
+        assert_eq!(
+            db.alarm_events_pending(0).expect("pending"),
+            (4, total as u64)
+        );
+        assert_eq!(
+            db.alarm_events_pending(all[3].id as u64).expect("none"),
+            (0, 0)
+        );
 
         // A new alarm on the same tag and kind gets a new id.
         db.write_alarm_transitions(&[write("raised", Some("active_unacknowledged"), 6)])

@@ -209,6 +209,18 @@ impl Db {
         Ok(())
     }
 
+    /// Moves the lane's acknowledged cursor back to `seq` when it is above
+    /// it: the shore holds less than it once acknowledged (it was restored
+    /// from a backup), so the lane is sent again from there.
+    pub fn rewind_sent_acked(&self, lane: &str, seq: u64) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE sync_state SET sent_acked = MIN(sent_acked, ?2) WHERE lane = ?1",
+            params![lane, i64::try_from(seq).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
     /// Records the outcome of a sync attempt.
     pub fn record_sync_attempt(&self, lane: &str, error: Option<&str>) -> Result<(), StoreError> {
         let conn = self.writer()?;
@@ -444,6 +456,16 @@ mod tests {
         let (_dir, db) = open(Site::Edge);
         db.set_sent_acked("records", 5).expect("ack");
         db.set_sent_acked("records", 3).expect("ack");
+        assert_eq!(db.sync_state("records").expect("q").sent_acked, 5);
+        // Only a shore that holds less moves it back.
+        db.rewind_sent_acked("records", 9).expect("rewind");
+        assert_eq!(db.sync_state("records").expect("q").sent_acked, 5);
+        db.rewind_sent_acked("records", 2).expect("rewind");
+        assert_eq!(db.sync_state("records").expect("q").sent_acked, 2);
+        db.set_sent_acked("records", 5).expect("ack");
+        // The alarms lane has its own cursor.
+        db.set_sent_acked("alarms", 7).expect("ack");
+        assert_eq!(db.sync_state("alarms").expect("q").sent_acked, 7);
         assert_eq!(db.sync_state("records").expect("q").sent_acked, 5);
         db.record_sync_attempt("records", Some("link down"))
             .expect("attempt");

@@ -36,6 +36,7 @@ mod records;
 mod shore;
 pub mod tiers;
 mod users;
+mod vessel_alarms;
 
 pub use alarms::{AlarmEventRow, AlarmRow, AlarmWrite, NewAlarmRow};
 pub use attachments::{ArrivingFile, FileMeta, PendingFile};
@@ -50,6 +51,7 @@ pub use tiers::{
     RollupCursor, Series, SeriesPoint, StorageUsage,
 };
 pub use users::{SessionUser, UserRow, UserSummary};
+pub use vessel_alarms::VesselAlarm;
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};

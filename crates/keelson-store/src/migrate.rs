@@ -74,6 +74,10 @@ const EDGE: &[Migration] = &[
         "edge/0008_file_uploads",
         include_str!("../../../schema/edge/0008_file_uploads.sql"),
     ),
+    (
+        "edge/0009_alarms_lane",
+        include_str!("../../../schema/edge/0009_alarms_lane.sql"),
+    ),
 ];
 
 const SHORE: &[Migration] = &[
@@ -100,6 +104,10 @@ const SHORE: &[Migration] = &[
     (
         "shore/0007_vessel_files",
         include_str!("../../../schema/shore/0007_vessel_files.sql"),
+    ),
+    (
+        "shore/0008_vessel_alarms",
+        include_str!("../../../schema/shore/0008_vessel_alarms.sql"),
     ),
 ];
 

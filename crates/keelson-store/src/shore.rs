@@ -35,6 +35,8 @@ pub struct VesselRow {
     pub eta_secs: Option<u64>,
     /// The organization the vessel belongs to.
     pub org_id: String,
+    /// Alarm history entries the vessel last reported waiting on board.
+    pub pending_alarm_events: u64,
 }
 
 /// An organization at the shore.
@@ -90,7 +92,8 @@ impl Db {
         let conn = self.reader()?;
         Ok(conn
             .query_row(
-                "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id FROM vessels WHERE id = ?1",
+                "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id, pending_alarm_events
+                 FROM vessels WHERE id = ?1",
                 [id],
                 vessel_row,
             )
@@ -101,8 +104,8 @@ impl Db {
     pub fn vessels(&self, org: Option<&str>) -> Result<Vec<VesselRow>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id FROM vessels
-             WHERE (?1 IS NULL OR org_id = ?1) ORDER BY name, id",
+            "SELECT id, name, public_key, records_acked, last_sync_ms, pending_bytes, eta_secs, org_id, pending_alarm_events
+             FROM vessels WHERE (?1 IS NULL OR org_id = ?1) ORDER BY name, id",
         )?;
         let rows = stmt.query_map([org], vessel_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -359,30 +362,49 @@ impl Db {
     }
 
     /// Records what a vessel reported of its own backlog at the start of a
-    /// session.
+    /// session: bytes in every lane, the time to send them, and its alarm
+    /// history entries waiting.
     pub fn set_vessel_progress(
         &self,
         vessel_id: &str,
         pending_bytes: u64,
         eta_secs: Option<u64>,
+        pending_alarm_events: u64,
     ) -> Result<(), StoreError> {
         let conn = self.writer()?;
         conn.execute(
-            "UPDATE vessels SET pending_bytes = ?2, eta_secs = ?3 WHERE id = ?1",
-            params![vessel_id, pending_bytes as i64, eta_secs.map(|e| e as i64)],
+            "UPDATE vessels SET pending_bytes = ?2, eta_secs = ?3, pending_alarm_events = ?4
+             WHERE id = ?1",
+            params![
+                vessel_id,
+                pending_bytes as i64,
+                eta_secs.map(|e| e as i64),
+                i64::try_from(pending_alarm_events).unwrap_or(i64::MAX)
+            ],
         )?;
         Ok(())
     }
 
-    /// Takes `raw_bytes` the vessel just delivered off what it reported
-    /// waiting, so the fleet view does not show a backlog that has arrived.
-    pub fn reduce_vessel_pending(&self, vessel_id: &str, raw_bytes: u64) -> Result<(), StoreError> {
+    /// Takes `raw_bytes` and `alarm_events` the vessel just delivered off
+    /// what it reported waiting, so the fleet view does not show a backlog
+    /// that has arrived.
+    pub fn reduce_vessel_pending(
+        &self,
+        vessel_id: &str,
+        raw_bytes: u64,
+        alarm_events: u64,
+    ) -> Result<(), StoreError> {
         let conn = self.writer()?;
         conn.execute(
             "UPDATE vessels SET pending_bytes = MAX(0, pending_bytes - ?2),
-                eta_secs = CASE WHEN pending_bytes <= ?2 THEN 0 ELSE eta_secs END
+                eta_secs = CASE WHEN pending_bytes <= ?2 THEN 0 ELSE eta_secs END,
+                pending_alarm_events = MAX(0, pending_alarm_events - ?3)
              WHERE id = ?1",
-            params![vessel_id, raw_bytes as i64],
+            params![
+                vessel_id,
+                i64::try_from(raw_bytes).unwrap_or(i64::MAX),
+                i64::try_from(alarm_events).unwrap_or(i64::MAX)
+            ],
         )?;
         Ok(())
     }
@@ -439,6 +461,7 @@ fn vessel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VesselRow> {
         pending_bytes: r.get::<_, i64>(5)? as u64,
         eta_secs: r.get::<_, Option<i64>>(6)?.map(|e| e as u64),
         org_id: r.get(7)?,
+        pending_alarm_events: r.get::<_, i64>(8)? as u64,
     })
 }
 

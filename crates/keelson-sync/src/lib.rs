@@ -27,6 +27,7 @@ pub use error::SyncError;
 pub use record::{ChangeInfo, RecordDoc, decode_change};
 pub use signing::{RequestSignature, VesselKey, sign_request, verify_request};
 pub use wire::{
-    ChangeEntry, Chunk, Lane, MAX_CHUNK_BYTES, MAX_DECODED_BYTES, RollupChunk, RollupEntry,
-    RollupWidth, decode_chunk, decode_rollup_chunk, encode_chunk, encode_rollup_chunk,
+    AlarmChunk, AlarmEntry, ChangeEntry, Chunk, Lane, MAX_CHUNK_BYTES, MAX_DECODED_BYTES,
+    RollupChunk, RollupEntry, RollupWidth, decode_alarm_chunk, decode_chunk, decode_rollup_chunk,
+    encode_alarm_chunk, encode_chunk, encode_rollup_chunk,
 };

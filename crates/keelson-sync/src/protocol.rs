@@ -16,12 +16,19 @@
 //!    vessel after `after`. An empty chunk means nothing more. The vessel
 //!    acknowledges what it has made durable by the `after` of its next pull
 //!    and the `records_received` of its next session.
-//! 4. Vessel → shore: `POST` [`ROLLUPS_CHUNKS_PATH`] with rollup chunks
+//! 4. Vessel → shore: `POST` [`ALARMS_CHUNKS_PATH`] with alarms chunks
+//!    ([`crate::wire::AlarmChunk`]): the vessel's alarm history after its
+//!    alarms cursor, or after the shore's `alarms_held` when that is lower
+//!    (a shore restored from a backup). The shore stores each entry once
+//!    (a re-sent one is recognised by its seq, time, key and event),
+//!    makes the chunk durable and answers with a [`ChunkAck`] of the alarms
+//!    lane; only then does the vessel move its cursor.
+//! 5. Vessel → shore: `POST` [`ROLLUPS_CHUNKS_PATH`] with rollup chunks
 //!    ([`crate::wire::RollupChunk`]), hourly first, then 1-minute when the
 //!    vessel's policy and budget allow, each answered with a [`ChunkAck`] of
 //!    the rollups lane once durable. The vessel keeps the cursor: a rollup
 //!    re-sent after a dropped link replaces itself ashore.
-//! 5. Vessel → shore: `POST` [`FILES_CHUNKS_PATH`] with runs of attachment
+//! 6. Vessel → shore: `POST` [`FILES_CHUNKS_PATH`] with runs of attachment
 //!    files ([`crate::wire::FileChunk`]), after the records that name them.
 //!    The shore appends a run only at the length it already holds, makes
 //!    it durable and answers with a [`FileAck`] of how much it holds; the
@@ -42,6 +49,9 @@ use crate::wire::{Lane, MAX_CHUNK_BYTES};
 pub const SESSION_PATH: &str = "/sync/v1/session";
 /// Vessel → shore record chunks (`POST`, chunk → JSON [`ChunkAck`]).
 pub const RECORDS_CHUNKS_PATH: &str = "/sync/v1/records/chunks";
+/// Vessel → shore alarm history chunks (`POST`, alarms chunk → JSON
+/// [`ChunkAck`]).
+pub const ALARMS_CHUNKS_PATH: &str = "/sync/v1/alarms/chunks";
 /// Vessel → shore rollup chunks (`POST`, rollups chunk → JSON [`ChunkAck`]).
 pub const ROLLUPS_CHUNKS_PATH: &str = "/sync/v1/rollups/chunks";
 /// Vessel → shore attachment file chunks (`POST`, files chunk → JSON
@@ -68,6 +78,9 @@ pub struct SessionRequest {
     /// fleet view.
     #[serde(default)]
     pub pending_bytes: u64,
+    /// Alarm history entries waiting on board, for the fleet view.
+    #[serde(default)]
+    pub pending_alarm_events: u64,
     /// The vessel's estimate of how long they take to send, in seconds, at
     /// the rate it last measured.
     #[serde(default)]
@@ -103,6 +116,11 @@ pub struct SessionResponse {
     /// Highest shore outbound records seq for this vessel; when above the
     /// vessel's `records_received`, there is something to pull.
     pub records_available: u64,
+    /// Highest alarm history seq of this vessel the shore holds; when below
+    /// the vessel's alarms cursor (the shore was restored from a backup),
+    /// the vessel sends again from there.
+    #[serde(default)]
+    pub alarms_held: u64,
     /// The epoch of the shore's database; a new one means the shore was
     /// restored, and the vessel pulls its outbound lane again from the start.
     #[serde(default)]
@@ -187,6 +205,7 @@ mod tests {
             records_sent: 41,
             records_received: 7,
             pending_bytes: 0,
+            pending_alarm_events: 0,
             eta_secs: None,
             epoch: "e1".into(),
         };
@@ -201,6 +220,7 @@ mod tests {
         let resp = SessionResponse {
             records_acked: 40,
             records_available: 9,
+            alarms_held: 3,
             epoch: "e2".into(),
         };
         let bytes = encode_message(&resp).unwrap();
@@ -241,7 +261,7 @@ mod tests {
             ));
         }
         assert!(matches!(
-            decode_message::<ChunkAck>(br#"{"lane":"alarms","acked_seq":1}"#),
+            decode_message::<ChunkAck>(br#"{"lane":"samples","acked_seq":1}"#),
             Err(SyncError::Malformed(_))
         ));
         let huge = vec![b' '; MAX_MESSAGE_BYTES + 1];

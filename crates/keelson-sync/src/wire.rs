@@ -26,6 +26,18 @@
 //!                        count: varint u32, good: varint u32 } ]
 //! ```
 //!
+//! An alarms chunk ([`AlarmChunk`]) carries a run of the vessel's alarm
+//! history, numbered by the history's own ids:
+//!
+//! ```text
+//!           lane: u8              2, the alarms lane
+//!           vessel_id: string
+//!           entries: [ { seq: varint u64, alarm_id: option varint u64,
+//!                        tag: string, kind: string, event: string,
+//!                        at_ms: varint i64, value: option f64,
+//!                        by: option string, fault_id: option string } ]
+//! ```
+//!
 //! A files chunk ([`FileChunk`]) carries a run of one attachment file's
 //! bytes:
 //!
@@ -79,14 +91,17 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 const ENTRY_OVERHEAD: usize = 16;
 
 /// A sync lane. Each lane has its own cursor and lanes are sent in priority
-/// order. Records, rollups and files exist so far; alarms/events and raw
-/// samples will follow with codes 2 and 4.
+/// order. Records, alarms, rollups and files exist so far; raw samples will
+/// follow with code 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Lane {
     /// Maintenance record changes (automerge), both directions.
     Records,
+    /// The alarm history (raised, acknowledged, returned, cleared, a fault
+    /// logged), vessel to shore.
+    Alarms,
     /// Sensor rollups (hourly, and 1-minute when the budget allows),
     /// vessel to shore.
     Rollups,
@@ -96,13 +111,14 @@ pub enum Lane {
 
 impl Lane {
     /// Every lane, in priority order.
-    pub const ALL: [Lane; 3] = [Lane::Records, Lane::Rollups, Lane::Files];
+    pub const ALL: [Lane; 4] = [Lane::Records, Lane::Alarms, Lane::Rollups, Lane::Files];
 
     /// The lane's code on the wire. Codes are stable forever; 0 is never used
     /// so an all-zero byte cannot pass for a lane.
     pub fn code(self) -> u8 {
         match self {
             Lane::Records => 1,
+            Lane::Alarms => 2,
             Lane::Rollups => 3,
             Lane::Files => 5,
         }
@@ -117,6 +133,7 @@ impl Lane {
     pub fn as_str(self) -> &'static str {
         match self {
             Lane::Records => "records",
+            Lane::Alarms => "alarms",
             Lane::Rollups => "rollups",
             Lane::Files => "files",
         }
@@ -431,12 +448,7 @@ impl RollupChunk {
                 )));
             }
             previous = e.seq;
-            if e.tag.is_empty() || e.tag.len() > MAX_TAG_LEN || e.tag.chars().any(char::is_control)
-            {
-                return Err(bad(format!(
-                    "has a tag name that is empty, over {MAX_TAG_LEN} bytes or holds control characters"
-                )));
-            }
+            check_tag(&e.tag).map_err(bad)?;
             if e.start_ms.rem_euclid(self.width.millis()) != 0 {
                 return Err(bad(format!(
                     "starts at {} ms, not on a {} boundary",
@@ -458,6 +470,17 @@ impl RollupChunk {
                 return Err(bad("holds a value that is not a finite number".into()));
             }
         }
+        Ok(())
+    }
+}
+
+/// Refuses a tag name that is empty, too long or holds control characters.
+fn check_tag(tag: &str) -> Result<(), String> {
+    if tag.is_empty() || tag.len() > MAX_TAG_LEN || tag.chars().any(char::is_control) {
+        Err(format!(
+            "has a tag name that is empty, over {MAX_TAG_LEN} bytes or holds control characters"
+        ))
+    } else {
         Ok(())
     }
 }
@@ -506,6 +529,156 @@ pub fn decode_rollup_chunk(bytes: &[u8], max_decoded: usize) -> Result<RollupChu
     let chunk = RollupChunk {
         vessel_id: decoded.vessel_id,
         width,
+        entries: decoded.entries,
+    };
+    chunk.check()?;
+    Ok(chunk)
+}
+
+/// One entry of a vessel's alarm history on the alarms lane. Kinds and
+/// events are the names the vessel's alarm engine gives them; the lane
+/// carries them as they are, so a new kind or event needs no new wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEntry {
+    /// The history entry's id on board, the lane's sequence number.
+    pub seq: u64,
+    /// The alarm it belongs to on board (ids are never reused there), if
+    /// the alarm was in the list.
+    pub alarm_id: Option<u64>,
+    /// The rule's tag.
+    pub tag: String,
+    /// The alarm's kind (`high`, `low_low`, `stale`, …): with the tag, the
+    /// alarm's key.
+    pub kind: String,
+    /// What happened (`raised`, `acknowledged`, `returned`, `cleared`,
+    /// `fault_logged`, …).
+    pub event: String,
+    /// When, in ms since the epoch.
+    pub at_ms: i64,
+    /// The tag's value then.
+    pub value: Option<f64>,
+    /// Who acted (acknowledged, logged a fault), a user name on board.
+    pub by: Option<String>,
+    /// The fault logged from the alarm, for a `fault_logged` entry.
+    pub fault_id: Option<String>,
+}
+
+/// A run of one vessel's alarm history, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmChunk {
+    /// The vessel whose alarms they are.
+    pub vessel_id: String,
+    /// The entries, in strictly increasing `seq` order.
+    pub entries: Vec<AlarmEntry>,
+}
+
+/// Longest alarm kind or event name the alarms lane carries.
+pub const MAX_ALARM_NAME_LEN: usize = 32;
+/// The largest seq or alarm id an alarm entry may carry: what a signed
+/// 64-bit integer holds.
+const MAX_ALARM_ID: u64 = i64::MAX as u64;
+/// The latest time an alarm entry may carry: the end of the year 9999, as
+/// far as RFC 3339 reaches.
+const MAX_ALARM_TIME_MS: i64 = 253_402_300_799_999;
+impl AlarmChunk {
+    /// The last sequence number in the chunk, which the receiver acks once
+    /// the chunk is durable; `None` for an empty chunk.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.seq)
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        validate_vessel_id(&self.vessel_id)
+            .map_err(|e| SyncError::malformed(format!("alarms chunk: {e}")))?;
+        let name = |what: &str, s: &str| {
+            let ok = !s.is_empty()
+                && s.len() <= MAX_ALARM_NAME_LEN
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "has {what} {s:?}; names are 1 to {MAX_ALARM_NAME_LEN} of a-z, 0-9 and _"
+                ))
+            }
+        };
+        let mut previous = 0u64;
+        for (i, e) in self.entries.iter().enumerate() {
+            let bad = |why: String| SyncError::malformed(format!("alarms chunk: entry {i} {why}"));
+            if e.seq <= previous {
+                return Err(bad(format!(
+                    "has seq {} after {previous}; seqs start at 1 and must increase",
+                    e.seq
+                )));
+            }
+            previous = e.seq;
+            // Both sides keep them as SQLite integers, which are signed.
+            if e.seq > MAX_ALARM_ID {
+                return Err(bad(format!("has seq {} over {MAX_ALARM_ID}", e.seq)));
+            }
+            if e.alarm_id.is_some_and(|id| id == 0 || id > MAX_ALARM_ID) {
+                return Err(bad(
+                    "names an alarm id out of range; alarm ids start at 1".into()
+                ));
+            }
+            check_tag(&e.tag).map_err(bad)?;
+            name("kind", &e.kind).map_err(bad)?;
+            name("event", &e.event).map_err(bad)?;
+            if !(0..=MAX_ALARM_TIME_MS).contains(&e.at_ms) {
+                return Err(bad(format!("has time {} ms, out of range", e.at_ms)));
+            }
+            if e.value.is_some_and(|v| !v.is_finite()) {
+                return Err(bad("holds a value that is not a finite number".into()));
+            }
+            if let Some(by) = &e.by {
+                keelson_model::validate_username(by).map_err(|err| bad(format!("by: {err}")))?;
+            }
+            if let Some(fault) = &e.fault_id {
+                validate_record_id("fault_id", fault).map_err(|err| bad(err.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct AlarmBodyRef<'a> {
+    lane: u8,
+    vessel_id: &'a str,
+    entries: &'a [AlarmEntry],
+}
+
+#[derive(Deserialize)]
+struct AlarmBody {
+    lane: u8,
+    vessel_id: String,
+    entries: Vec<AlarmEntry>,
+}
+
+/// Encodes an alarms chunk, checked with the decoder's rules and within the
+/// same size limits as [`encode_chunk`].
+pub fn encode_alarm_chunk(chunk: &AlarmChunk) -> Result<Vec<u8>, SyncError> {
+    chunk.check()?;
+    seal(&AlarmBodyRef {
+        lane: Lane::Alarms.code(),
+        vessel_id: &chunk.vessel_id,
+        entries: &chunk.entries,
+    })
+}
+
+/// Decodes and checks an alarms chunk, inflating at most `max_decoded`
+/// bytes. Never panics on any input; every refusal is a client error.
+pub fn decode_alarm_chunk(bytes: &[u8], max_decoded: usize) -> Result<AlarmChunk, SyncError> {
+    let decoded: AlarmBody = open(bytes, max_decoded)?;
+    if decoded.lane != Lane::Alarms.code() {
+        return Err(SyncError::malformed(format!(
+            "alarms chunk: lane code {} is not the alarms lane",
+            decoded.lane
+        )));
+    }
+    let chunk = AlarmChunk {
+        vessel_id: decoded.vessel_id,
         entries: decoded.entries,
     };
     chunk.check()?;
@@ -917,7 +1090,152 @@ mod tests {
             );
         }
         assert_eq!(Lane::from_code(0), None);
-        assert!("alarms".parse::<Lane>().is_err());
+        assert_eq!(Lane::from_code(4), None, "raw samples have no lane yet");
+        assert!("samples".parse::<Lane>().is_err());
+        assert_eq!(
+            Lane::ALL.map(Lane::code),
+            [1, 2, 3, 5],
+            "lanes go in priority order"
+        );
+    }
+
+    fn alarm(seq: u64, event: &str) -> AlarmEntry {
+        AlarmEntry {
+            seq,
+            alarm_id: Some(3),
+            tag: "me.lube_oil_pressure".into(),
+            kind: "low_low".into(),
+            event: event.into(),
+            at_ms: 1_767_225_600_000 + seq as i64,
+            value: Some(2.4),
+            by: (event == "acknowledged").then(|| "anna.b".to_owned()),
+            fault_id: None,
+        }
+    }
+
+    fn alarms(entries: Vec<AlarmEntry>) -> AlarmChunk {
+        AlarmChunk {
+            vessel_id: "imo9321483".into(),
+            entries,
+        }
+    }
+
+    #[test]
+    fn alarm_chunks_round_trip_and_stay_in_their_lane() {
+        let mut logged = alarm(9, "fault_logged");
+        logged.fault_id = Some("f-77".into());
+        logged.by = Some("chief".into());
+        let mut unlisted = alarm(12, "cleared");
+        unlisted.alarm_id = None;
+        unlisted.value = None;
+        let chunk = alarms(vec![
+            alarm(7, "raised"),
+            alarm(8, "acknowledged"),
+            logged,
+            unlisted,
+        ]);
+        let bytes = encode_alarm_chunk(&chunk).unwrap();
+        assert_eq!(&bytes[..4], b"KSC1");
+        assert_eq!(
+            decode_alarm_chunk(&bytes, MAX_DECODED_BYTES).unwrap(),
+            chunk
+        );
+        assert_eq!(chunk.last_seq(), Some(12));
+        assert_eq!(alarms(vec![]).last_seq(), None);
+        // No other decoder takes an alarms chunk, and the alarms decoder
+        // takes no other lane's.
+        assert!(decode_chunk(&bytes, MAX_DECODED_BYTES).is_err());
+        assert!(decode_rollup_chunk(&bytes, MAX_DECODED_BYTES).is_err());
+        assert!(decode_file_chunk(&bytes, MAX_DECODED_BYTES).is_err());
+        let records = encode_chunk(&sample()).unwrap();
+        assert!(matches!(
+            decode_alarm_chunk(&records, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        // A thousand events of a few alarms compress well below their size.
+        let many: Vec<AlarmEntry> = (1..=1000).map(|i| alarm(i, "raised")).collect();
+        let raw = postcard::to_stdvec(&many).unwrap().len();
+        let bytes = encode_alarm_chunk(&alarms(many)).unwrap();
+        assert!(bytes.len() * 4 < raw, "{} of {raw}", bytes.len());
+    }
+
+    #[test]
+    fn alarm_chunks_with_bad_contents_are_refused() {
+        let with = |f: fn(&mut AlarmEntry)| {
+            let mut e = alarm(2, "raised");
+            f(&mut e);
+            alarms(vec![alarm(1, "raised"), e])
+        };
+        let bad = [
+            alarms(vec![alarm(0, "raised")]),
+            alarms(vec![alarm(2, "raised"), alarm(2, "cleared")]),
+            alarms(vec![alarm(3, "raised"), alarm(1, "cleared")]),
+            with(|e| e.alarm_id = Some(0)),
+            with(|e| e.alarm_id = Some(u64::MAX)),
+            with(|e| e.seq = u64::MAX),
+            with(|e| e.tag = String::new()),
+            with(|e| e.tag = "a\u{7}b".into()),
+            with(|e| e.tag = "t".repeat(MAX_TAG_LEN + 1)),
+            with(|e| e.kind = String::new()),
+            with(|e| e.kind = "High".into()),
+            with(|e| e.event = "raised; drop table".into()),
+            with(|e| e.event = "e".repeat(MAX_ALARM_NAME_LEN + 1)),
+            with(|e| e.at_ms = -1),
+            with(|e| e.at_ms = i64::MAX),
+            with(|e| e.value = Some(f64::INFINITY)),
+            with(|e| e.value = Some(f64::NAN)),
+            with(|e| e.by = Some(String::new())),
+            with(|e| e.by = Some("anna\nroot".into())),
+            with(|e| e.fault_id = Some("f".repeat(65))),
+            AlarmChunk {
+                vessel_id: "Not A Vessel".into(),
+                entries: vec![alarm(1, "raised")],
+            },
+        ];
+        for chunk in bad {
+            assert!(
+                matches!(encode_alarm_chunk(&chunk), Err(SyncError::Malformed(_))),
+                "{chunk:?}"
+            );
+            // A sender that skipped the checks is refused by the receiver.
+            let raw = seal(&AlarmBodyRef {
+                lane: Lane::Alarms.code(),
+                vessel_id: &chunk.vessel_id,
+                entries: &chunk.entries,
+            })
+            .unwrap();
+            assert!(
+                matches!(
+                    decode_alarm_chunk(&raw, MAX_DECODED_BYTES),
+                    Err(SyncError::Malformed(_))
+                ),
+                "{chunk:?}"
+            );
+        }
+        // Trailing bytes, truncation and a bomb are refused as for every lane.
+        let good = encode_alarm_chunk(&alarms(vec![alarm(1, "raised")])).unwrap();
+        for cut in 0..good.len() {
+            assert!(decode_alarm_chunk(&good[..cut], MAX_DECODED_BYTES).is_err());
+        }
+        let mut body = postcard::to_stdvec(&AlarmBodyRef {
+            lane: Lane::Alarms.code(),
+            vessel_id: "imo9321483",
+            entries: &[alarm(1, "raised")],
+        })
+        .unwrap();
+        body.push(0);
+        let mut trailing = CHUNK_MAGIC.to_vec();
+        trailing.extend(zstd::bulk::compress(&body, 3).unwrap());
+        assert!(matches!(
+            decode_alarm_chunk(&trailing, MAX_DECODED_BYTES),
+            Err(SyncError::Malformed(_))
+        ));
+        let mut bomb = CHUNK_MAGIC.to_vec();
+        bomb.extend(zstd::bulk::compress(&vec![0u8; 64 << 20], 1).unwrap());
+        assert!(matches!(
+            decode_alarm_chunk(&bomb, MAX_DECODED_BYTES),
+            Err(SyncError::TooLarge { .. })
+        ));
     }
 
     fn rollup(seq: u64, tag: &str, start_ms: i64) -> RollupEntry {

@@ -1,6 +1,7 @@
-//! Property tests: whatever bytes arrive, the chunk decoders (records and
-//! rollups), the change decoder and the bundle expander answer with a value or an error, never a
-//! panic. The same entry points are cargo-fuzz targets in `fuzz/`.
+//! Property tests: whatever bytes arrive, the chunk decoders (records,
+//! alarms, rollups and files), the change decoder and the bundle expander
+//! answer with a value or an error, never a panic. The same entry points
+//! are cargo-fuzz targets in `fuzz/`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -60,6 +61,39 @@ proptest! {
         let _ = wire::decode_chunk(&with_magic, wire::MAX_DECODED_BYTES);
         let _ = wire::decode_rollup_chunk(&with_magic, wire::MAX_DECODED_BYTES);
         let _ = wire::decode_file_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+        let _ = wire::decode_alarm_chunk(&with_magic, wire::MAX_DECODED_BYTES);
+    }
+
+    #[test]
+    fn mutated_alarm_chunks_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let events = ["raised", "acknowledged", "fault_logged", "returned", "cleared"];
+        let mut chunk = wire::encode_alarm_chunk(&wire::AlarmChunk {
+            vessel_id: "v1".into(),
+            entries: (0..20u64)
+                .map(|i| wire::AlarmEntry {
+                    seq: i + 1,
+                    alarm_id: Some(i / 5 + 1),
+                    tag: format!("tag.{}", i / 5),
+                    kind: "high".into(),
+                    event: events[(i % 5) as usize].into(),
+                    at_ms: 1_767_225_600_000 + i as i64 * 1000,
+                    value: (i % 3 != 0).then_some(101.5),
+                    by: (i % 5 == 1).then(|| "chief".to_owned()),
+                    fault_id: (i % 5 == 2).then(|| format!("f-{i}")),
+                })
+                .collect(),
+        })
+        .unwrap();
+        for (at, value) in flips {
+            let i = at.index(chunk.len());
+            chunk[i] ^= value | 1;
+        }
+        // Whatever still decodes has passed every check: its seqs increase
+        // and its values are numbers.
+        if let Ok(c) = wire::decode_alarm_chunk(&chunk, wire::MAX_DECODED_BYTES) {
+            prop_assert!(c.entries.windows(2).all(|w| w[0].seq < w[1].seq));
+            prop_assert!(c.entries.iter().all(|e| e.seq > 0 && e.value.is_none_or(f64::is_finite)));
+        }
     }
 
     #[test]

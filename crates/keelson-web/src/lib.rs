@@ -3,11 +3,13 @@
 //! cookies), the page layout, embedded assets and the metrics registry.
 //!
 //! Architecture invariant: this crate knows HTTP and HTML, the store only
-//! through its user and session tables, and the records layer only through
+//! through its user and session tables and the rows its shared views show
+//! (sample series, alarm history), and the records layer only through
 //! its error type. It knows nothing of sensors,
 //! automerge or the sync protocol; every asset it serves is compiled into
 //! the binary, so no page ever makes an external request.
 
+pub mod alarms;
 pub mod assets;
 pub mod attachments;
 pub mod auth;
