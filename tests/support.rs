@@ -22,15 +22,32 @@ pub struct TestShore {
     pub addr: SocketAddr,
     /// Its state (database access for before/after comparisons).
     pub state: ShoreState,
+    /// The serving task, which ends when the test's token is cancelled.
+    pub served: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
-/// Starts a shore with a superintendent `office` / `office`.
+/// Starts a shore with a superintendent `office` / `office`, speaking plain
+/// HTTP.
 pub async fn start_shore(cancel: &CancellationToken) -> TestShore {
+    start_shore_with_tls(cancel, None).await
+}
+
+/// Starts a shore with a superintendent `office` / `office`; with `tls`
+/// (a certificate file and its key file) it speaks HTTPS, and its URL is
+/// `https://127.0.0.1:<port>`.
+pub async fn start_shore_with_tls(
+    cancel: &CancellationToken,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> TestShore {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ShoreConfig::parse("test", keelson_shore::DEFAULT_CONFIG).unwrap();
     config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.storage.data_dir = dir.path().to_owned();
+    if let Some((cert, key)) = tls {
+        config.http.tls_cert_file = Some(cert.to_owned());
+        config.http.tls_key_file = Some(key.to_owned());
+    }
     let state = ShoreState::open(config).unwrap();
     keelson_shore::add_user(
         &state.db,
@@ -43,16 +60,40 @@ pub async fn start_shore(cancel: &CancellationToken) -> TestShore {
     keelson_shore::add_user(&state.db, "viewer", ShoreRole::Viewer, "viewer", "default").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(keelson_shore::serve(
+    let served = tokio::spawn(keelson_shore::serve(
         state.clone(),
         listener,
         cancel.clone(),
     ));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     TestShore {
-        url: format!("http://{addr}"),
+        url: format!("{scheme}://{addr}"),
         addr,
         state,
+        served,
         _dir: dir,
+    }
+}
+
+/// Everything a sync request could change at a shore: its record and
+/// change counts, its faults, and each vessel's acknowledged cursor.
+pub type ShoreSnapshot = (u64, u64, Vec<keelson_model::Fault>, Vec<(String, u64)>);
+
+impl TestShore {
+    /// Everything a sync request could change, to compare before and after.
+    pub fn snapshot(&self) -> ShoreSnapshot {
+        let db = &self.state.db;
+        let (records, changes) = db.record_counts().unwrap();
+        let faults = db
+            .list_faults(&keelson_store::FaultFilter::default())
+            .unwrap();
+        let vessels = db
+            .vessels(None)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.id, v.records_acked))
+            .collect();
+        (records, changes, faults, vessels)
     }
 }
 

@@ -73,22 +73,6 @@ fn fault_chunk(vessel: &str, record: &str, seq: u64) -> Vec<u8> {
     .unwrap()
 }
 
-/// Everything a sync request could change, to compare before and after.
-fn snapshot(shore: &TestShore) -> (u64, u64, Vec<keelson_model::Fault>, Vec<(String, u64)>) {
-    let db = &shore.state.db;
-    let (records, changes) = db.record_counts().unwrap();
-    let faults = db
-        .list_faults(&keelson_store::FaultFilter::default())
-        .unwrap();
-    let vessels = db
-        .vessels(None)
-        .unwrap()
-        .into_iter()
-        .map(|v| (v.id, v.records_acked))
-        .collect();
-    (records, changes, faults, vessels)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_sync_requests_are_refused_and_change_nothing() {
     let cancel = CancellationToken::new();
@@ -123,7 +107,7 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     let (status, ack) = send(&shore, &genuine).await;
     assert_eq!(status, 200, "{ack}");
     assert_eq!(ack["acked_seq"], 1);
-    let before = snapshot(&shore);
+    let before = shore.snapshot();
     assert_eq!(before.0, 1);
 
     // Replayed: the very same request again.
@@ -229,7 +213,7 @@ async fn hostile_sync_requests_are_refused_and_change_nothing() {
     let (status, body) = send(&shore, &big).await;
     assert_eq!(status, 413, "oversized: {body}");
 
-    assert_eq!(snapshot(&shore), before, "refused requests changed nothing");
+    assert_eq!(shore.snapshot(), before, "refused requests changed nothing");
     assert!(
         shore.state.db.quarantine_count("vessel-b").unwrap() >= 2,
         "refused batches are kept for inspection"

@@ -122,6 +122,14 @@ pub struct SyncConfig {
     /// Bytes one session may move; 0 means no limit.
     #[serde(default)]
     pub session_cap_bytes: u64,
+    /// PEM file of the certificates trusted for the shore (a private CA or
+    /// the shore's own self-signed certificate), instead of the public web
+    /// roots.
+    #[serde(default)]
+    pub shore_ca_file: Option<PathBuf>,
+    /// The SHA-256 fingerprint the shore's own certificate must have.
+    #[serde(default)]
+    pub shore_cert_sha256: Option<crate::shore_tls::CertFingerprint>,
 }
 
 fn default_interval() -> u64 {
@@ -169,6 +177,24 @@ impl EdgeConfig {
                 "sync.shore_url",
                 "must start with http:// or https://".into(),
             ));
+        }
+        let trust_keys = [
+            ("sync.shore_ca_file", c.sync.shore_ca_file.is_some()),
+            ("sync.shore_cert_sha256", c.sync.shore_cert_sha256.is_some()),
+        ];
+        for (key, set) in trust_keys {
+            if set && !c.sync.shore_url.starts_with("https://") {
+                return Err(invalid(
+                    key,
+                    "is only used with an https:// sync.shore_url".into(),
+                ));
+            }
+        }
+        // The CA file is read now, the way the sync client reads it, so a
+        // missing or wrong file stops `check-config` and the start, not a
+        // sync session at sea.
+        if let Err(e) = crate::shore_tls::client_config(&c.sync) {
+            return Err(invalid("sync.shore_ca_file", e.to_string()));
         }
         if c.sync.interval_secs == 0 {
             return Err(invalid("sync.interval_secs", "must be at least 1".into()));
@@ -342,5 +368,78 @@ mod tests {
         let text = format!("{DEFAULT_CONFIG}\n[[alarms.rules]]\ntag = \"x\"\nloud = true\n");
         let e = EdgeConfig::parse("edge.toml", &text).expect_err("must fail");
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    /// The default file with `keys` added to `[sync]`.
+    fn with_sync_keys(keys: &str) -> String {
+        DEFAULT_CONFIG.replace(
+            "session_cap_bytes = 0\n",
+            &format!("session_cap_bytes = 0\n{keys}\n"),
+        )
+    }
+
+    fn line_of(text: &str, start: &str) -> usize {
+        text.lines()
+            .position(|l| l.starts_with(start))
+            .expect("line")
+            + 1
+    }
+
+    #[test]
+    fn shore_trust_keys_are_checked_with_their_place() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let shore = rcgen::generate_simple_self_signed(vec!["shore.example.com".to_owned()])
+            .expect("a certificate");
+        let ca = dir.path().join("shore-ca.pem");
+        std::fs::write(&ca, shore.cert.pem()).expect("write");
+        let pin = crate::shore_tls::CertFingerprint::of(shore.cert.der());
+        let upper = pin.to_string().to_uppercase();
+        let openssl_form = (0..32)
+            .map(|i| &upper[2 * i..2 * i + 2])
+            .collect::<Vec<_>>()
+            .join(":");
+
+        // Both keys, the pin as openssl prints it.
+        let text = with_sync_keys(&format!(
+            "shore_ca_file = {:?}\nshore_cert_sha256 = \"{openssl_form}\"",
+            ca.display().to_string()
+        ));
+        let c = EdgeConfig::parse("edge.toml", &text).expect("valid trust keys");
+        assert_eq!(c.sync.shore_ca_file.as_deref(), Some(ca.as_path()));
+        assert_eq!(c.sync.shore_cert_sha256, Some(pin));
+
+        // A pin that is not 64 hexadecimal digits.
+        for bad in ["abc", &"g".repeat(64), &format!("{pin}00")] {
+            let text = with_sync_keys(&format!("shore_cert_sha256 = \"{bad}\""));
+            let e = EdgeConfig::parse("edge.toml", &text).expect_err("a bad pin");
+            assert_eq!(e.key, "sync.shore_cert_sha256", "{e}");
+            assert_eq!(e.line, line_of(&text, "shore_cert_sha256"), "{e}");
+            assert!(e.column > 1, "{e}");
+            assert!(e.message.contains("64 hexadecimal digits"), "{e}");
+        }
+
+        // A CA file that is not there, or holds no certificate.
+        let missing = dir.path().join("missing.pem");
+        let key_file = dir.path().join("key.pem");
+        std::fs::write(&key_file, shore.signing_key.serialize_pem()).expect("write");
+        for (path, why) in [
+            (&missing, "cannot read"),
+            (&key_file, "holds no PEM certificate"),
+        ] {
+            let text = with_sync_keys(&format!("shore_ca_file = {:?}", path.display().to_string()));
+            let e = EdgeConfig::parse("/etc/keelson/edge.toml", &text).expect_err("a bad CA file");
+            assert_eq!(e.key, "sync.shore_ca_file", "{e}");
+            assert_eq!(e.line, line_of(&text, "shore_ca_file"), "{e}");
+            assert!(e.message.contains(why), "{e}");
+            assert!(e.message.contains(&path.display().to_string()), "{e}");
+            assert!(e.to_string().starts_with("/etc/keelson/edge.toml:"), "{e}");
+        }
+
+        // Trust keys for a shore spoken to in plain HTTP protect nothing.
+        let text = with_sync_keys(&format!("shore_cert_sha256 = \"{pin}\""))
+            .replace("https://shore.example.com", "http://shore.example.com");
+        let e = EdgeConfig::parse("edge.toml", &text).expect_err("plain HTTP");
+        assert_eq!(e.key, "sync.shore_cert_sha256", "{e}");
+        assert!(e.message.contains("https://"), "{e}");
     }
 }

@@ -74,6 +74,8 @@ pub fn demo_config(opts: &DemoOptions, device: SocketAddr, link: SocketAddr) -> 
             request_timeout_secs: 120,
             daily_budget_bytes: 0,
             session_cap_bytes: 0,
+            shore_ca_file: None,
+            shore_cert_sha256: None,
         },
         ingest: IngestConfig {
             modbus: vec![ModbusDeviceConfig {

@@ -24,6 +24,7 @@ pub mod parts_ui;
 pub mod plans_api;
 pub mod plans_ui;
 pub mod running_hours;
+pub mod shore_tls;
 pub mod simulate;
 pub mod storage;
 pub mod sync_client;

@@ -43,6 +43,10 @@ pub enum SyncClientError {
     /// The shore could not be reached or the link dropped.
     #[error("link: {0}")]
     Link(String),
+    /// The shore's HTTPS certificate was refused; the text says why in
+    /// words fleet IT can act on.
+    #[error("shore certificate refused: {0}")]
+    Certificate(String),
     /// The shore refused a request.
     #[error("shore refused {path}: {status} {detail}")]
     Refused {
@@ -59,6 +63,17 @@ pub enum SyncClientError {
     /// Local storage failed.
     #[error("local store: {0}")]
     Local(String),
+}
+
+/// Why the sync client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The configured trust in the shore's certificate cannot be set up.
+    #[error(transparent)]
+    Trust(#[from] crate::shore_tls::TrustError),
+    /// The HTTP client cannot be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// What one session did.
@@ -237,13 +252,17 @@ pub struct SyncClient {
 }
 
 impl SyncClient {
-    /// Builds the client for the configured shore.
-    pub fn new(state: EdgeState, key: VesselKey) -> Result<SyncClient, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// Builds the client for the configured shore, trusting its
+    /// certificate as `[sync]` says (see [`crate::shore_tls`]).
+    pub fn new(state: EdgeState, key: VesselKey) -> Result<SyncClient, SetupError> {
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(state.config.sync.request_timeout_secs))
             .connect_timeout(Duration::from_secs(30))
-            .user_agent(concat!("keelson-edge/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("keelson-edge/", env!("CARGO_PKG_VERSION")));
+        if let Some(tls) = crate::shore_tls::client_config(&state.config.sync)? {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build()?;
         let base = state.config.sync.shore_url.trim_end_matches('/').to_owned();
         Ok(SyncClient {
             state,
@@ -810,6 +829,15 @@ impl SyncClient {
             .map_err(|e| SyncClientError::Protocol(format!("bad answer from {path}: {e}")))
     }
 
+    /// A failed request as a session error: the shore's certificate refused,
+    /// or else the link.
+    fn send_error(&self, e: &reqwest::Error) -> SyncClientError {
+        match crate::shore_tls::refusal(e, &self.state.config.sync) {
+            Some(why) => SyncClientError::Certificate(why),
+            None => SyncClientError::Link(link_error(e)),
+        }
+    }
+
     /// Signs and posts a body; returns the answer's body. Both bodies count
     /// against the budget, the request's even when the link then fails,
     /// since it was paid for.
@@ -839,12 +867,9 @@ impl SyncClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| SyncClientError::Link(link_error(&e)))?;
+            .map_err(|e| self.send_error(&e))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SyncClientError::Link(link_error(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| self.send_error(&e))?;
         self.state.sync.bytes_received.inc_by(bytes.len() as u64);
         budget.spend(self, bytes.len() + REQUEST_OVERHEAD).await;
         if !status.is_success() {

@@ -362,7 +362,8 @@ impl WebState for ShoreState {
         &self.site
     }
     fn secure_cookies(&self) -> bool {
-        self.config.http.secure_cookies
+        // A shore that serves HTTPS itself is only reached over HTTPS.
+        self.config.http.secure_cookies || self.config.http.tls_files().is_some()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod files;
 pub mod sync_api;
+pub mod tls;
 pub mod ui;
 
 use axum::Router;
@@ -142,16 +143,37 @@ pub fn router(state: ShoreState) -> Router {
 
 /// Serves the shore on `listener` until `cancel` fires, holding the data
 /// directory's run lock meanwhile (so `keelson-shore restore` refuses to
-/// run); fails at once when another shore holds it.
+/// run); fails at once when another shore holds it. With a certificate in
+/// `[http]` it speaks HTTPS, otherwise plain HTTP; a certificate or key
+/// that cannot be used fails it at once too, naming the file.
 pub async fn serve(
     state: ShoreState,
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    let tls = tls::server_config(&state.config.http).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{}`: {e}", e.key()),
+        )
+    })?;
     // Held while serving, so a restore cannot run under the shore.
     let _run_lock = keelson_store::backup::RunLock::acquire(&state.config.storage.data_dir)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::WouldBlock, e.to_string()))?;
     let app = router(state);
+    match tls {
+        Some(config) => serve_on(tls::TlsListener::new(listener, config), app, cancel).await,
+        None => serve_on(listener, app, cancel).await,
+    }
+}
+
+/// Serves `app` on any listener until `cancel` fires, letting requests
+/// under way finish.
+async fn serve_on<L>(listener: L, app: Router, cancel: CancellationToken) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await

@@ -167,10 +167,11 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async move {
                 let listen = state.config.http.listen;
+                let https = state.config.http.tls_files().is_some();
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;
-                tracing::info!(%listen, "shore listening");
+                tracing::info!(%listen, https, "shore listening");
                 let cancel = CancellationToken::new();
                 let stop = cancel.clone();
                 tokio::spawn(async move {

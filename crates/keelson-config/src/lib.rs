@@ -7,6 +7,7 @@
 //! ```
 
 pub mod cli;
+pub mod pem;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
