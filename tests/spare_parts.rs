@@ -229,8 +229,39 @@ async fn parts_used_on_a_work_order_leave_stock_and_reach_the_shore() {
     assert_eq!(reqs[0]["note"], "Next port");
     let page = office.page(&format!("/vessels/{DEMO_VESSEL}/parts")).await;
     assert!(
-        page.contains("FF-1940") && page.contains("Submitted"),
+        page.contains("FF-1940") && page.contains("Submitted") && page.contains("Approve"),
         "{page}"
+    );
+
+    // The office approves it; a viewer may not. The decision reaches the
+    // ship on its next sync, where nobody can add one of their own.
+    let decision = format!(
+        "/api/v1/vessels/{DEMO_VESSEL}/requisitions/{}/decision",
+        draft["id"].as_str().unwrap()
+    );
+    let viewer = Api::login(&shore.url, "viewer", "viewer").await;
+    let (status, body) = viewer
+        .send(Method::POST, &decision, Some(json!({"approved": true})))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let approved = office
+        .post(
+            &decision,
+            json!({"approved": true, "note": "Ordered from the maker's agent"}),
+            201,
+        )
+        .await;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["decisions"][0]["by"], "office@shore");
+    chief.post("/api/v1/sync/now", json!({}), 202).await;
+    let on_board: Value = wait_for("the office's decision on board", WAIT, || async {
+        let body = chief.get(&req_path).await;
+        (body["status"] == "approved").then_some(body)
+    })
+    .await;
+    assert_eq!(
+        on_board["decisions"][0]["note"],
+        "Ordered from the maker's agent"
     );
     // The work order ashore names the parts it used.
     let wo_page = office

@@ -502,6 +502,10 @@ async fn requisition_view(
                 dt { "Status" } dd { (requisition_status(r.status)) }
                 dt { "Drafted by" } dd { (r.created_by) }
                 @for s in &r.submissions { dt { "Submitted" } dd { "by " (s.by) " on " (when(s.at)) } }
+                @for d in &r.decisions {
+                    dt { @if d.approved { "Approved" } @else { "Turned down" } }
+                    dd { "by " (d.by) " on " (when(d.at)) @if !d.note.is_empty() { ": " (d.note) } }
+                }
                 dt { "Note" } dd { (r.note) }
             }
         }

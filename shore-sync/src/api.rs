@@ -48,6 +48,10 @@ pub fn router() -> Router<ShoreState> {
             get(vessel_requisitions),
         )
         .route(
+            "/api/v1/vessels/{id}/requisitions/{requisition_id}/decision",
+            post(new_decision),
+        )
+        .route(
             "/api/v1/vessels/{id}/work-orders/{work_order_id}",
             get(vessel_work_order),
         )
@@ -695,7 +699,7 @@ fn office_planner(
 ) -> Result<keelson_records::Actor, AppError> {
     if !role_of(user)?.may_plan_maintenance() {
         return Err(AppError::Forbidden(
-            "planning a vessel's maintenance needs the superintendent role".into(),
+            "planning a vessel's maintenance or deciding on its requisitions needs the superintendent role".into(),
         ));
     }
     vessel_of(state, user, vessel_id)?;
@@ -760,6 +764,39 @@ async fn change_vessel_plan(
     })
     .await?;
     Ok(Json(plan))
+}
+
+/// Records the office's decision on a vessel's submitted requisition; it
+/// reaches the vessel on its next sync.
+pub fn decide_on_requisition(
+    state: &ShoreState,
+    user: &CurrentUser,
+    vessel_id: &str,
+    requisition_id: &str,
+    decision: keelson_model::NewDecision,
+) -> Result<Requisition, AppError> {
+    let actor = office_planner(state, user, vessel_id)?;
+    match state.db.requisition(requisition_id)? {
+        Some(r) if r.vessel_id == vessel_id => {}
+        _ => return Err(AppError::NotFound("no such requisition".into())),
+    }
+    Ok(keelson_records::decide_requisition(
+        &state.db,
+        requisition_id,
+        decision,
+        &actor,
+    )?)
+}
+
+async fn new_decision(
+    State(state): State<ShoreState>,
+    user: CurrentUser,
+    ApiPath((id, requisition_id)): ApiPath<(String, String)>,
+    ApiJson(decision): ApiJson<keelson_model::NewDecision>,
+) -> Result<(axum::http::StatusCode, Json<Requisition>), AppError> {
+    let r = blocking(move || decide_on_requisition(&state, &user, &id, &requisition_id, decision))
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(r)))
 }
 
 async fn new_vessel_work_order(

@@ -7,9 +7,9 @@
 
 use crate::api::{
     ActiveAlarm, AlarmsQuery, add_shore_comment, add_shore_work_order_comment, add_vessel_plan,
-    add_vessel_work_order, alarms_of, equipment_of, fault_of, faults_of, history_of, org_of,
-    parse_width, parts_of, plans_of, quarantined, requisitions_of, rollups_of, tags_of, vessel_of,
-    vessel_summaries, work_order_of, work_orders_of,
+    add_vessel_work_order, alarms_of, decide_on_requisition, equipment_of, fault_of, faults_of,
+    history_of, org_of, parse_width, parts_of, plans_of, quarantined, requisitions_of, rollups_of,
+    tags_of, vessel_of, vessel_summaries, work_order_of, work_orders_of,
 };
 use crate::{ShoreState, role_of};
 use axum::Form;
@@ -45,6 +45,10 @@ pub fn router() -> Router<ShoreState> {
             axum::routing::post(new_work_order),
         )
         .route("/vessels/{id}/plans", axum::routing::post(new_plan))
+        .route(
+            "/vessels/{id}/requisitions/{requisition_id}/decision",
+            axum::routing::post(decide),
+        )
         .route("/quarantine", get(quarantine_page))
         .route(
             "/vessels/{id}/faults/{fault_id}/comments",
@@ -471,6 +475,7 @@ async fn parts_page(
         Ok(x) => x,
         Err(e) => return page_error(&state.site, Some(&user), e),
     };
+    let may_decide = role_of(&user).is_ok_and(|r| r.may_plan_maintenance());
     let title = format!("{}: spare parts", v.name);
     let body = html! {
         p { a href={ "/vessels/" (v.id) } { "← " (v.name) } }
@@ -478,6 +483,16 @@ async fn parts_page(
         p.muted { "As the vessel last synced them." }
         h2 { "Requisitions" }
         (views::requisition_table(&requisitions, &parts, |_| None))
+        @if may_decide {
+            @for r in requisitions.iter().filter(|r| r.status != keelson_model::RequisitionStatus::Draft) {
+                form.row method="post" action={ "/vessels/" (v.id) "/requisitions/" (r.id) "/decision" } {
+                    span { "Requisition of " (keelson_web::layout::when(r.created_at)) ": " }
+                    label { "Note" input name="note" maxlength="2000"; }
+                    button type="submit" name="approved" value="true" { "Approve" }
+                    button.secondary type="submit" name="approved" value="false" { "Turn down" }
+                }
+            }
+        }
         h2 { "Spare parts" }
         (views::part_table(&parts, |_| None))
     };
@@ -657,6 +672,19 @@ async fn new_work_order(
     let (s, u, vid) = (state.clone(), user.clone(), id.clone());
     match blocking(move || add_vessel_work_order(&s, &u, &vid, new)).await {
         Ok(w) => Redirect::to(&format!("/vessels/{id}/work-orders/{}", w.id)).into_response(),
+        Err(e) => page_error(&state.site, Some(&user), e),
+    }
+}
+
+async fn decide(
+    State(state): State<ShoreState>,
+    PageUser(user): PageUser,
+    Path((id, requisition_id)): Path<(String, String)>,
+    Form(decision): Form<keelson_model::NewDecision>,
+) -> Response {
+    let (s, u, vid) = (state.clone(), user.clone(), id.clone());
+    match blocking(move || decide_on_requisition(&s, &u, &vid, &requisition_id, decision)).await {
+        Ok(_) => Redirect::to(&format!("/vessels/{id}/parts")).into_response(),
         Err(e) => page_error(&state.site, Some(&user), e),
     }
 }

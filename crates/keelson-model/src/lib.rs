@@ -22,8 +22,9 @@ pub use counter::{
 pub use equipment::{Criticality, Equipment, EquipmentPatch, Level, NewEquipment};
 pub use fault::{Comment, Fault, FaultPatch, NewFault, Severity, Status, ValidationError};
 pub use part::{
-    Movement, MovementKind, NewMovement, NewPart, NewRequisition, Part, PartPatch, PartUse,
-    Requisition, RequisitionLine, RequisitionPatch, RequisitionStatus, StockLevel, Submission,
+    Decision, Movement, MovementKind, NewDecision, NewMovement, NewPart, NewRequisition, Part,
+    PartPatch, PartUse, Requisition, RequisitionLine, RequisitionPatch, RequisitionStatus,
+    StockLevel, Submission,
 };
 pub use plan::{
     NewPlan, NewPostponement, Plan, PlanPatch, PlanState, Postponement, Schedule, schedule,

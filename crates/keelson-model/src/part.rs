@@ -444,20 +444,30 @@ impl PartUse {
 pub enum RequisitionStatus {
     /// Being put together on board; may be edited.
     Draft,
-    /// Sent to the shore office; final.
+    /// Sent to the shore office; final on board.
     Submitted,
+    /// Approved by the shore office (its latest decision).
+    Approved,
+    /// Turned down by the shore office (its latest decision).
+    Rejected,
 }
 
 impl RequisitionStatus {
     /// Every status.
-    pub const ALL: [RequisitionStatus; 2] =
-        [RequisitionStatus::Draft, RequisitionStatus::Submitted];
+    pub const ALL: [RequisitionStatus; 4] = [
+        RequisitionStatus::Draft,
+        RequisitionStatus::Submitted,
+        RequisitionStatus::Approved,
+        RequisitionStatus::Rejected,
+    ];
 
     /// The status's name as used in the API.
     pub fn as_str(self) -> &'static str {
         match self {
             RequisitionStatus::Draft => "draft",
             RequisitionStatus::Submitted => "submitted",
+            RequisitionStatus::Approved => "approved",
+            RequisitionStatus::Rejected => "rejected",
         }
     }
 
@@ -466,6 +476,8 @@ impl RequisitionStatus {
         match self {
             RequisitionStatus::Draft => "Draft",
             RequisitionStatus::Submitted => "Submitted",
+            RequisitionStatus::Approved => "Approved",
+            RequisitionStatus::Rejected => "Rejected",
         }
     }
 }
@@ -482,7 +494,9 @@ impl FromStr for RequisitionStatus {
         RequisitionStatus::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| ValidationError::new("status", "must be draft or submitted"))
+            .ok_or_else(|| {
+                ValidationError::new("status", "must be draft, submitted, approved or rejected")
+            })
     }
 }
 
@@ -507,6 +521,41 @@ pub struct Submission {
     pub at: DateTime<Utc>,
 }
 
+/// The shore office's decision on a submitted requisition; never changed
+/// or removed. A later decision overrides an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Unique id of the entry.
+    pub id: String,
+    /// Who decided, signed as the shore's (`name@shore`).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Approved, or turned down.
+    pub approved: bool,
+    /// Why, or what the office will do; may be empty.
+    pub note: String,
+}
+
+/// What the office supplies to decide on a requisition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDecision {
+    /// Approved, or turned down.
+    pub approved: bool,
+    /// Why; may be empty.
+    #[serde(default)]
+    pub note: String,
+}
+
+impl NewDecision {
+    /// Checks and trims the note.
+    pub fn validated(mut self) -> Result<Self, ValidationError> {
+        self.note = check_text("note", &self.note, 0, MAX_TEXT)?;
+        Ok(self)
+    }
+}
+
 /// A requisition (an order request for spare parts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Requisition {
@@ -522,6 +571,10 @@ pub struct Requisition {
     pub lines: Vec<RequisitionLine>,
     /// The submissions, oldest first (normally one).
     pub submissions: Vec<Submission>,
+    /// The shore office's decisions, oldest first; absent in projections
+    /// written before decisions existed.
+    #[serde(default)]
+    pub decisions: Vec<Decision>,
     /// Who drafted it.
     pub created_by: String,
     /// When it was drafted.

@@ -168,7 +168,8 @@ impl ShoreRole {
     }
 
     /// Whether this role may plan a vessel's maintenance from the office:
-    /// add and change its plans and open work orders for it.
+    /// add and change its plans, open work orders for it and decide on its
+    /// requisitions.
     pub fn may_plan_maintenance(self) -> bool {
         self >= ShoreRole::Superintendent
     }

@@ -34,8 +34,8 @@ pub use counter::{correct_counter, create_counter, record_reading, record_sensor
 pub use equipment::{create_equipment, patch_equipment};
 pub use keelson_model::record::{COUNTER, EQUIPMENT, FAULT, PART, PLAN, REQUISITION, WORK_ORDER};
 pub use part::{
-    create_part, create_requisition, draft_from_minimum, patch_part, patch_requisition,
-    record_movement, submit_requisition,
+    create_part, create_requisition, decide_requisition, draft_from_minimum, patch_part,
+    patch_requisition, record_movement, submit_requisition,
 };
 pub use plan::{
     ScheduledPlan, create_plan, open_due_work_orders, patch_plan, postpone_plan, scheduled_plans,
@@ -298,7 +298,9 @@ pub const SHORE_AUTHOR_SUFFIX: &str = "@shore";
 /// - The shore may add comments signed as the shore's, and it plans the
 ///   vessel's maintenance from the office: it may create plans and work
 ///   orders signed as the shore's and change the fields in
-///   [`SHORE_PLAN_FIELDS`] and [`SHORE_WORK_ORDER_FIELDS`]. Every other
+///   [`SHORE_PLAN_FIELDS`] and [`SHORE_WORK_ORDER_FIELDS`]; it decides on
+///   submitted requisitions ([`SHORE_REQUISITION_FIELDS`]), which the
+///   vessel may not. Every other
 ///   field of every record belongs to the vessel. A vessel may not create a
 ///   record that claims to come from the shore.
 pub fn check_edit(
@@ -329,9 +331,20 @@ pub fn check_edit(
             return refuse(format!("write a comment as {}", new.author));
         }
     }
+    if let (Record::Requisition(a), Sender::Vessel) = (after, sender) {
+        let old = match before {
+            Some(Record::Requisition(b)) => b.decisions.len(),
+            _ => 0,
+        };
+        if a.decisions.len() > old {
+            return refuse("decide on a requisition".into());
+        }
+    }
     let by_shore = after.created().0.ends_with(SHORE_AUTHOR_SUFFIX);
     match (sender, before) {
-        (Sender::Shore, None) if by_shore && shore_fields(after).is_some() => {
+        (Sender::Shore, None)
+            if by_shore && matches!(after, Record::Plan(_) | Record::WorkOrder(_)) =>
+        {
             match vessel_owned_content(after) {
                 Some(what) => refuse(format!("create a {} with {what}", after.kind())),
                 None => Ok(()),
@@ -400,12 +413,17 @@ fn vessel_owned_content(record: &Record) -> Option<&'static str> {
     }
 }
 
+/// What the shore office writes on a requisition: its decisions, and the
+/// status they set.
+pub const SHORE_REQUISITION_FIELDS: &[&str] = &["decisions", "status"];
+
 /// The fields the shore may change in a record of this kind, or `None` for
-/// the kinds the shore may neither create nor change.
+/// the kinds whose fields it may not change.
 fn shore_fields(record: &Record) -> Option<&'static [&'static str]> {
     match record {
         Record::Plan(_) => Some(SHORE_PLAN_FIELDS),
         Record::WorkOrder(_) => Some(SHORE_WORK_ORDER_FIELDS),
+        Record::Requisition(_) => Some(SHORE_REQUISITION_FIELDS),
         _ => None,
     }
 }
@@ -455,6 +473,7 @@ fn removed_or_rewritten_entry(before: Option<&Record>, after: &Record) -> Option
             first_lost("submission", &b.submissions, &a.submissions, |e| {
                 e.id.as_str()
             })
+            .or_else(|| first_lost("decision", &b.decisions, &a.decisions, |e| e.id.as_str()))
         }
         _ => None,
     }
@@ -1034,5 +1053,40 @@ mod tests {
         unsigned.created_by = "chief".into();
         assert!(check_edit(Sender::Shore, None, &Record::Plan(unsigned)).is_err());
         assert!(check_edit(Sender::Vessel, None, &Record::Plan(plan)).is_err());
+
+        // Only the office decides on a requisition: a vessel's decision is
+        // refused, and so is one made on board through the operation.
+        let req: keelson_model::Requisition = serde_json::from_value(serde_json::json!({
+            "id": "r1", "vessel_id": "v1", "status": "submitted", "note": "", "lines": [],
+            "submissions": [{"id": "s1", "by": "chief", "at": "2026-11-01T00:00:00Z"}],
+            "created_by": "chief", "created_at": "2026-11-01T00:00:00Z",
+            "updated_at": "2026-11-01T00:00:00Z"
+        }))
+        .unwrap();
+        let mut decided = req.clone();
+        decided.status = keelson_model::RequisitionStatus::Approved;
+        decided.decisions.push(keelson_model::Decision {
+            id: "d1".into(),
+            by: "chief".into(),
+            at: Utc::now(),
+            approved: true,
+            note: String::new(),
+        });
+        let before = Record::Requisition(req);
+        let after = Record::Requisition(decided);
+        assert!(check_edit(Sender::Vessel, Some(&before), &after).is_err());
+        check_edit(Sender::Shore, Some(&before), &after).unwrap();
+        assert!(matches!(
+            crate::decide_requisition(
+                &ship_db,
+                "r1",
+                keelson_model::NewDecision {
+                    approved: true,
+                    note: String::new()
+                },
+                &chief()
+            ),
+            Err(RecordError::Forbidden(_))
+        ));
     }
 }

@@ -267,6 +267,35 @@ pub fn submit_requisition(db: &Db, id: &str, actor: &Actor) -> Result<Requisitio
     })
 }
 
+/// Records the shore office's decision on a submitted requisition. Only
+/// the office decides (an author signed as the shore's); a later decision
+/// overrides an earlier one, and both stay in the record.
+pub fn decide_requisition(
+    db: &Db,
+    id: &str,
+    decision: keelson_model::NewDecision,
+    actor: &Actor,
+) -> Result<Requisition, RecordError> {
+    forbid_unless(
+        actor.name.ends_with(crate::SHORE_AUTHOR_SUFFIX),
+        "only the shore office decides on a requisition",
+    )?;
+    let decision = decision.validated()?;
+    db.transact(|tx| {
+        let (mut doc, record) = load_kind(tx, id, REQUISITION)?;
+        if as_requisition(record)?.status == RequisitionStatus::Draft {
+            return Err(RecordError::Conflict(
+                "the requisition is still a draft: the vessel has not submitted it".into(),
+            ));
+        }
+        let decision_id = uuid::Uuid::new_v4().to_string();
+        let change = doc
+            .decide_requisition(&decision_id, &decision, &actor.name, Utc::now())
+            .map_err(RecordError::from_codec)?;
+        as_requisition(write_local(tx, id, &mut doc, vec![change])?)
+    })
+}
+
 /// Loads a requisition that may still change: a draft.
 fn load_draft(tx: &RecordTx<'_>, id: &str) -> Result<(RecordDoc, Requisition), RecordError> {
     let (doc, record) = load_kind(tx, id, REQUISITION)?;

@@ -1005,7 +1005,7 @@ fn invalid_field(e: ValidationError) -> SyncError {
     SyncError::malformed(format!("record: {e}"))
 }
 
-fn get_scalar(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<ScalarValue, SyncError> {
+pub(super) fn get_scalar(doc: &AutoCommit, obj: &ObjId, k: &str) -> Result<ScalarValue, SyncError> {
     match doc.get(obj, k) {
         Ok(Some((Value::Scalar(s), _))) => Ok(s.into_owned()),
         Ok(Some((Value::Object(_), _))) => Err(SyncError::malformed(format!(

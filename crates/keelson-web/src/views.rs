@@ -255,7 +255,7 @@ pub fn requisition_table(
             p.muted { "No requisitions." }
         } @else {
             table {
-                thead { tr { th { "Drafted" } th { "Status" } th { "Lines" } th.opt { "By" } th.opt { "Note" } } }
+                thead { tr { th { "Drafted" } th { "Status" } th { "Lines" } th.opt { "By" } th.opt { "Note" } th.opt { "Office" } } }
                 tbody {
                     @for r in list {
                         tr {
@@ -276,6 +276,9 @@ pub fn requisition_table(
                             }
                             td.opt { (r.created_by) }
                             td.opt { (r.note) }
+                            td.opt { @if let Some(d) = r.decisions.last() {
+                                (d.by) " on " (when(d.at)) @if !d.note.is_empty() { ": " (d.note) }
+                            } }
                         }
                     }
                 }
@@ -288,7 +291,9 @@ pub fn requisition_table(
 pub fn requisition_status(s: RequisitionStatus) -> Markup {
     let class = match s {
         RequisitionStatus::Draft => "pill st-in_progress",
-        RequisitionStatus::Submitted => "pill st-closed",
+        RequisitionStatus::Submitted => "pill st-open",
+        RequisitionStatus::Approved => "pill st-closed",
+        RequisitionStatus::Rejected => "pill st-resolved",
     };
     html! { span class=(class) { (s.label()) } }
 }

@@ -10,13 +10,16 @@
 //! | `note` | string | free text |
 //! | `lines` | map of part id to f64 | how many of each part to order |
 //! | `submissions` | list of maps | `{id, by, at}` |
+//! | `decisions` | list of maps, absent until the first | `{id, by, at, approved, note}`, the shore office's |
 //! | `created_by` | string | who drafted it |
 //! | `created_at`, `updated_at` | timestamp | milliseconds since the unix epoch |
 //!
 //! The lines are a map keyed by part, so two edits of different lines
 //! merge line by line. Submitting appends to `submissions` rather than
 //! writing a status, for the reason work orders keep their sign-offs in a
-//! list: a concurrent edit cannot take a submission back.
+//! list: a concurrent edit cannot take a submission back. Decisions are
+//! appended by the shore office alone, so the list is created by one site
+//! and two sites never race to create it.
 
 use super::{
     RecordDoc, get_number, get_string, get_time, invalid_field, key, list_maps, read_header,
@@ -28,7 +31,8 @@ use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, Utc};
 use keelson_model::part::validate_lines;
 use keelson_model::{
-    NewRequisition, Requisition, RequisitionLine, RequisitionPatch, RequisitionStatus, Submission,
+    Decision, NewDecision, NewRequisition, Requisition, RequisitionLine, RequisitionPatch,
+    RequisitionStatus, Submission,
 };
 
 /// The `kind` of a requisition document.
@@ -40,6 +44,9 @@ mod k {
     pub(super) const NOTE: &str = "note";
     pub(super) const LINES: &str = "lines";
     pub(super) const SUBMISSIONS: &str = "submissions";
+    pub(super) const DECISIONS: &str = "decisions";
+    pub(super) const E_APPROVED: &str = "approved";
+    pub(super) const E_NOTE: &str = "note";
     pub(super) const E_ID: &str = "id";
     pub(super) const E_BY: &str = "by";
     pub(super) const E_AT: &str = "at";
@@ -155,6 +162,83 @@ impl RecordDoc {
         )
     }
 
+    /// Appends the office's decision as `author`. Whether it may decide is
+    /// the caller's rule.
+    pub fn decide_requisition(
+        &mut self,
+        decision_id: &str,
+        decision: &NewDecision,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, SyncError> {
+        validate_record_id("id", decision_id)?;
+        validate_person("author", author)?;
+        let decision = decision.clone().validated()?;
+        let current = self.to_requisition()?;
+        let existing = match self.doc.get(ROOT, k::DECISIONS) {
+            Ok(Some((Value::Object(ObjType::List), list))) => Some(list),
+            Ok(None) => None,
+            _ => return Err(SyncError::malformed("requisition: decisions is not a list")),
+        };
+        let at = ScalarValue::Timestamp(now.timestamp_millis());
+        let updated = updated_at_after(current.updated_at, now);
+        let change = self.transact(author, now, |d| {
+            let list = match existing {
+                Some(list) => list,
+                None => d.put_object(ROOT, k::DECISIONS, ObjType::List)?,
+            };
+            let end = d.length(&list);
+            let e = d.insert_object(&list, end, ObjType::Map)?;
+            d.put(&e, k::E_ID, decision_id)?;
+            d.put(&e, k::E_BY, author)?;
+            d.put(&e, k::E_AT, at)?;
+            d.put(&e, k::E_APPROVED, decision.approved)?;
+            d.put(&e, k::E_NOTE, decision.note.as_str())?;
+            d.put(ROOT, key::UPDATED_AT, updated)?;
+            Ok(())
+        })?;
+        change.ok_or_else(|| SyncError::Internal("deciding wrote nothing".into()))
+    }
+
+    fn read_decisions(&self) -> Result<Vec<Decision>, SyncError> {
+        let d = &self.doc;
+        if matches!(d.get(ROOT, k::DECISIONS), Ok(None)) {
+            return Ok(Vec::new());
+        }
+        let mut decisions = Vec::new();
+        for map in list_maps(d, &ROOT, k::DECISIONS)? {
+            let id = get_string(d, &map, k::E_ID)?;
+            validate_record_id("decision id", &id).map_err(invalid_field)?;
+            let by = get_string(d, &map, k::E_BY)?;
+            validate_person("decision by", &by).map_err(invalid_field)?;
+            let at = get_time(d, &map, k::E_AT)?;
+            let approved = match super::get_scalar(d, &map, k::E_APPROVED)? {
+                ScalarValue::Boolean(b) => b,
+                _ => {
+                    return Err(SyncError::malformed(
+                        "requisition: approved is not a boolean",
+                    ));
+                }
+            };
+            let note = NewDecision {
+                approved,
+                note: get_string(d, &map, k::E_NOTE)?,
+            }
+            .validated()
+            .map_err(invalid_field)?
+            .note;
+            decisions.push(Decision {
+                id,
+                by,
+                at,
+                approved,
+                note,
+            });
+        }
+        sort_entries(&mut decisions, |e| (e.at, e.id.as_str()));
+        Ok(decisions)
+    }
+
     pub(super) fn read_requisition(&self) -> Result<Requisition, SyncError> {
         let d = &self.doc;
         let h = read_header(d)?;
@@ -186,17 +270,20 @@ impl RecordDoc {
             submissions.push(Submission { id, by, at });
         }
         sort_entries(&mut submissions, |s| (s.at, s.id.as_str()));
+        let decisions = self.read_decisions()?;
         Ok(Requisition {
             id: h.id,
             vessel_id: h.vessel_id,
-            status: if submissions.is_empty() {
-                RequisitionStatus::Draft
-            } else {
-                RequisitionStatus::Submitted
+            status: match (submissions.is_empty(), decisions.last()) {
+                (true, _) => RequisitionStatus::Draft,
+                (false, None) => RequisitionStatus::Submitted,
+                (false, Some(d)) if d.approved => RequisitionStatus::Approved,
+                (false, Some(_)) => RequisitionStatus::Rejected,
             },
             note: checked.note,
             lines: checked.lines,
             submissions,
+            decisions,
             created_by: h.created_by,
             created_at: h.created_at,
             updated_at: h.updated_at,
