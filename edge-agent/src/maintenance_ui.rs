@@ -759,12 +759,9 @@ async fn add_entry(
     Path(id): Path<String>,
     Form(form): Form<EntryForm>,
 ) -> Response {
-    let Ok(hours) = form.hours.trim().parse::<f64>() else {
-        return fail(
-            &state,
-            &user,
-            AppError::BadRequest("hours: must be a number such as 1.5".into()),
-        );
+    let hours = match keelson_web::form::required("hours", &form.hours, "a number such as 1.5") {
+        Ok(h) => h,
+        Err(e) => return fail(&state, &user, e),
     };
     let parts = match form.parts_used() {
         Ok(p) => p,

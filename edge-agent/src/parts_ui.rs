@@ -47,9 +47,7 @@ pub fn router() -> Router<EdgeState> {
 const PAGE_SIZE: u32 = 25;
 
 fn parse_qty(field: &str, v: &str) -> Result<f64, AppError> {
-    v.trim()
-        .parse::<f64>()
-        .map_err(|_| AppError::BadRequest(format!("{field}: must be a number such as 2 or 0.5")))
+    keelson_web::form::required(field, v, "a number such as 2 or 0.5")
 }
 
 /// One entry a line of a text area, blank lines dropped.

@@ -17,6 +17,7 @@ use keelson_model::{
     Counter, NewCorrection, NewCounter, NewPlan, NewPostponement, PlanState, Role, SensorRule,
 };
 use keelson_records::ScheduledPlan;
+use keelson_web::form::{self, DAYS};
 use keelson_web::layout::{page, when};
 use keelson_web::session::page_error;
 use keelson_web::{AppError, CurrentUser, PageUser};
@@ -38,18 +39,12 @@ pub fn router() -> Router<EdgeState> {
 /// A form's number field: `None` when left empty, a 400 naming the field
 /// and an example when it is not a number.
 fn number(field: &str, value: &str, example: &str) -> Result<Option<f64>, AppError> {
-    match value.trim() {
-        "" => Ok(None),
-        v => v.parse::<f64>().map(Some).map_err(|_| {
-            AppError::BadRequest(format!("{field}: must be a number such as {example}"))
-        }),
-    }
+    form::optional(field, value, &format!("a number such as {example}"))
 }
 
 /// A form's number field that must be filled in.
 fn required_number(field: &str, value: &str, example: &str) -> Result<f64, AppError> {
-    number(field, value, example)?
-        .ok_or_else(|| AppError::BadRequest(format!("{field}: must not be empty")))
+    form::required(field, value, &format!("a number such as {example}"))
 }
 
 /// Answers a form post: a redirect to the page `to` names for what the
@@ -73,14 +68,7 @@ fn equipment_of(c: &Counter) -> String {
 
 /// A form's whole-days field, like [`number`].
 fn days(field: &str, value: &str) -> Result<Option<u32>, AppError> {
-    match value.trim() {
-        "" => Ok(None),
-        v => v.parse::<u32>().map(Some).map_err(|_| {
-            AppError::BadRequest(format!(
-                "{field}: must be a whole number of days such as 30"
-            ))
-        }),
-    }
+    form::optional(field, value, DAYS)
 }
 
 /// A form's date field (`YYYY-MM-DD`), as midnight UTC of that day.

@@ -20,7 +20,7 @@ use axum::routing::get;
 use keelson_web::alarms::{history_table, kind_label, number, state_label, when};
 use keelson_web::layout::{human_bytes, human_duration, page, when_rfc3339};
 use keelson_web::session::page_error;
-use keelson_web::{PageUser, blocking, views};
+use keelson_web::{PageUser, blocking, form, views};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -622,18 +622,6 @@ struct PlanForm {
     tolerance_days: String,
 }
 
-/// A whole number of days from a form, or a 400 naming the field.
-fn form_days(field: &str, value: &str) -> Result<u32, keelson_web::AppError> {
-    match value.trim() {
-        "" => Ok(0),
-        v => v.parse().map_err(|_| {
-            keelson_web::AppError::BadRequest(format!(
-                "{field}: must be a whole number of days such as 90"
-            ))
-        }),
-    }
-}
-
 async fn new_plan(
     State(state): State<ShoreState>,
     PageUser(user): PageUser,
@@ -646,10 +634,15 @@ async fn new_plan(
             equipment_id: form.equipment_id,
             title: form.title,
             instructions: form.instructions,
-            interval_days: Some(form_days("interval_days", &form.interval_days)?),
+            interval_days: Some(form::required(
+                "interval_days",
+                &form.interval_days,
+                form::DAYS,
+            )?),
             interval_hours: None,
             counter_id: None,
-            tolerance_days: form_days("tolerance_days", &form.tolerance_days)?,
+            tolerance_days: form::optional("tolerance_days", &form.tolerance_days, form::DAYS)?
+                .unwrap_or(0),
             tolerance_hours: 0.0,
             last_done_at: None,
             last_done_hours: None,

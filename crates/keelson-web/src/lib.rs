@@ -16,6 +16,7 @@ pub mod auth;
 pub mod chart;
 pub mod error;
 pub mod extract;
+pub mod form;
 pub mod layout;
 pub mod metrics;
 pub mod session;
