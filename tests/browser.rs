@@ -112,6 +112,23 @@ async fn type_into(scope: &Element, css: &str, text: &str) {
         .unwrap();
 }
 
+/// Submits `form` and waits until the browser has replaced the page it was
+/// on, so that what follows reads the page the post led to and not the
+/// one before it (whose elements would still match for a moment).
+async fn submit(form: &Element) {
+    click_in(form, "button[type=submit]").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Once the page is replaced, the old form is a stale reference and
+    // every command on it fails.
+    while form.is_enabled().await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page did not change after submitting the form"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Clicks what `css` selects inside `scope`.
 async fn click_in(scope: &Element, css: &str) {
     scope
@@ -283,7 +300,7 @@ async fn the_chief_engineer_signs_off_a_finished_work_order() {
         .await
         .unwrap();
     type_into(&form, "textarea[name=note]", "Tested under load").await;
-    click_in(&form, "button[type=submit]").await;
+    submit(&form).await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
     // Signed off is final: the page no longer offers the sign-off.
     assert!(
@@ -333,7 +350,7 @@ async fn a_crew_member_logs_a_fault_with_a_photo() {
         photo.to_str().unwrap(),
     )
     .await;
-    click_in(&form, "button[type=submit]").await;
+    submit(&form).await;
     // The fault's page shows the photo.
     let img = c
         .wait()
@@ -434,7 +451,7 @@ async fn an_engineer_completes_a_work_order_that_uses_a_spare_part() {
     )
     .await;
     type_into(&form, "input[name=qty_1]", "2").await;
-    click_in(&form, "button[type=submit]").await;
+    submit(&form).await;
     // Then mark it done with the update form.
     let update = c
         .wait()
@@ -442,7 +459,7 @@ async fn an_engineer_completes_a_work_order_that_uses_a_spare_part() {
         .await
         .unwrap();
     click_in(&update, "select[name=status] option[value=done]").await;
-    click_in(&update, "button[type=submit]").await;
+    submit(&update).await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
 
     let done = chief.get(&wo_path).await;
